@@ -1,0 +1,255 @@
+"""The ``readwise-sync`` command line (click).
+
+The only place that turns errors into messages and exit codes:
+
+    0  done             2  usage or config error
+    1  sync failed      3  token rejected
+
+A user's mistake is one clear line on stderr, never a traceback (``-v``
+adds the traceback of an unexpected error). On a terminal a progress line
+shows while notes are written; otherwise, as under cron, plain log lines.
+The closing summary goes to stdout, unless ``-q``.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import Settings, load_settings
+from .errors import ConfigError, ReadwiseSyncError, TokenRejected
+
+log = logging.getLogger("readwise_sync")
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+    handler = logging.StreamHandler(sys.stderr)
+    fmt = "%(asctime)s %(levelname)s %(message)s" if verbose else "%(levelname)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # httpx logs every request at INFO; only -vv wants that much. URLs never hold the token.
+    logging.getLogger("httpx").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+
+
+def _fail(error: BaseException, verbose: int) -> NoReturn:
+    """Print one line per problem and exit with the error's code."""
+    if isinstance(error, ReadwiseSyncError):
+        lines = error.problems if isinstance(error, ConfigError) else [str(error)]
+        for line in lines:
+            click.echo(f"readwise-sync: {line}", err=True)
+        sys.exit(error.exit_code)
+    if verbose:
+        import traceback
+
+        traceback.print_exception(error)
+    reason = f"{type(error).__name__}: {error}"
+    click.echo(f"readwise-sync: unexpected error ({reason}); run with -v for details", err=True)
+    sys.exit(1)
+
+
+def _settings(config: Path | None, vault: Path | None, state_dir: Path | None) -> Settings:
+    return load_settings(config_file=config, vault=vault, state_dir=state_dir)
+
+
+def _common(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every command takes."""
+    options = [
+        click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder."),
+        click.option(
+            "--config",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="Config file (default: READWISE_SYNC_CONFIG, else the user config folder).",
+        ),
+        click.option(
+            "--state-dir",
+            type=click.Path(path_type=Path, file_okay=False),
+            help="Where the sync state lives (default: READWISE_SYNC_STATE_DIR, "
+            "else the user state folder).",
+        ),
+        click.option("-v", "--verbose", count=True, help="More output (-vv: every request)."),
+        click.option("-q", "--quiet", is_flag=True, help="Only errors."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="readwise-sync")
+def main() -> None:
+    """Keep an Obsidian vault in step with your Readwise library."""
+
+
+def _progress(quiet: bool) -> tuple[Callable[..., None] | None, Callable[[], None]]:
+    """A live 'N documents' line on a terminal; nothing otherwise (cron gets log lines)."""
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    progress = Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), transient=True, console=None
+    )
+    progress.start()
+    task = progress.add_task("syncing", total=None)
+    counts = {"seen": 0, "written": 0}
+
+    def on_book(book: Any, outcome: str) -> None:
+        counts["seen"] += 1
+        if outcome in ("created", "updated"):
+            counts["written"] += 1
+        progress.update(
+            task, description=f"{counts['seen']} documents, {counts['written']} notes written"
+        )
+
+    return on_book, progress.stop
+
+
+def _print_report(report: Any, quiet: bool) -> None:
+    if quiet:
+        return
+    notes = [
+        ("edited by you since the last sync, left untouched", report.skipped_edited),
+        ("deleted or moved by you, not recreated", report.skipped_missing),
+        (
+            "already in the vault but not written by readwise-sync, left untouched",
+            report.skipped_foreign,
+        ),
+        ("read-only, left untouched", report.skipped_readonly),
+        ("deleted in Readwise, kept in the vault", report.deleted_upstream),
+    ]
+    if report.dry_run:
+        for path in report.created:
+            click.echo(f"would create {path}")
+        for path in report.updated:
+            click.echo(f"would update {path}")
+    for label, paths in notes:
+        for path in paths:
+            click.echo(f"{path}: {label}")
+    click.echo(report.summary())
+
+
+@main.command()
+@_common
+@click.option("--full", is_flag=True, help="Ignore the cursor: fetch the whole library again.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+def sync(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    full: bool,
+    dry_run: bool,
+) -> None:
+    """Fetch what changed in Readwise and update the notes once."""
+    _setup_logging(verbose, quiet)
+    from .sync import sync_once
+
+    on_book, stop = _progress(quiet)
+    try:
+        settings = _settings(config, vault, state_dir)
+        report = sync_once(settings, full=full, dry_run=dry_run, on_book=on_book)
+    except (Exception, KeyboardInterrupt) as exc:
+        stop()
+        if isinstance(exc, KeyboardInterrupt):
+            click.echo("readwise-sync: interrupted; the next run picks up from here", err=True)
+            sys.exit(130)
+        _fail(exc, verbose)
+    stop()
+    _print_report(report, quiet)
+
+
+@main.command()
+@_common
+def check(
+    vault: Path | None, config: Path | None, state_dir: Path | None, verbose: int, quiet: bool
+) -> None:
+    """Check the config, the token and the vault: one line each."""
+    _setup_logging(verbose, quiet)
+    from .client import ReadwiseClient
+    from .vault import Vault
+
+    codes: list[int] = []
+
+    def say(line: str, code: int = 0) -> None:
+        codes.append(code)
+        if not quiet or code:
+            click.echo(line, err=bool(code))
+
+    try:
+        settings = _settings(config, vault, state_dir)
+        where = settings.config_file or "no config file, defaults and environment"
+        say(f"config: ok ({where})")
+    except ConfigError as exc:
+        for problem in exc.problems:
+            say(f"config: {problem}", 2)
+        sys.exit(2)
+    if not settings.token:
+        say("token: missing (set READWISE_TOKEN, or token / token_file in the config)", 2)
+    else:
+        try:
+            with ReadwiseClient(
+                settings.token, settings.api_url, timeout=settings.timeout, max_retries=1
+            ) as client:
+                client.check_token()
+            say(f"token: ok (from {settings.token_source}, accepted by {settings.api_url})")
+        except TokenRejected:
+            say(f"token: rejected by {settings.api_url} (from {settings.token_source})", 3)
+        except ReadwiseSyncError as exc:
+            say(f"token: cannot check: {exc}", 1)
+    try:
+        root = Vault(settings.require_vault()).root
+        say(f"vault: ok ({root})")
+    except ReadwiseSyncError as exc:
+        say(f"vault: {exc}", 2)
+    sys.exit(max(codes))
+
+
+@main.command()
+@click.argument(
+    "path", required=False, default="readwise-demo-vault", type=click.Path(path_type=Path)
+)
+@click.option("-v", "--verbose", count=True, help="More output.")
+def demo(path: Path, verbose: int) -> None:
+    """Sync a built-in demo library into PATH (no token needed).
+
+    A fake Readwise server runs on this machine (127.0.0.1) and the real sync
+    talks to it over HTTP, so this is exactly what `sync` does with your library.
+    """
+    _setup_logging(verbose, False)
+    from .fakeapi import FakeReadwise
+    from .sync import sync_once
+
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        with FakeReadwise.demo() as server:
+            settings = Settings(
+                vault=path,
+                token=server.token,
+                api_url=server.url,
+                # Kept inside the demo vault (a hidden folder Obsidian ignores), so the demo
+                # never touches the state of a real vault.
+                state_dir=path / ".readwise-sync",
+            )
+            report = sync_once(settings)
+    except ReadwiseSyncError as exc:
+        _fail(exc, verbose)
+    click.echo(report.summary())
+    notes = sorted(report.created + report.updated)
+    if notes:
+        click.echo(f"Notes in {path.resolve()}:")
+        for note in notes:
+            click.echo(f"  {note}")
+    else:
+        click.echo(f"The notes in {path.resolve()} are already up to date.")
+    click.echo("Open that folder as a vault in Obsidian, or run `readwise-sync demo` again.")

@@ -1,0 +1,197 @@
+"""The shapes of the Readwise API, as pydantic models.
+
+The export endpoint (``GET /api/v2/export/``) is what sync uses: a page holds
+books, a book holds highlights. The models are deliberately tolerant, because
+the real API drifts (see ``readwise-api.md``):
+
+* keys missing in older data (``summary``, ``is_deleted``, a book's
+  ``external_id``) get defaults; unknown new keys are ignored;
+* ``null`` and ``""`` mean the same for optional text and are both stored as
+  ``None``, so templates and comparisons never have to tell them apart;
+* ``nextPageCursor`` may be an integer or a string and is kept as text;
+* ``location_type`` and ``category`` are open sets (plain strings);
+* timestamps come with or without fractions and offsets; naive ones are UTC;
+* lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
+  text field, since no note file (UTF-8) or YAML can hold them.
+
+``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
+it exists so recorded v3 data can be read and checked.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _scrub_surrogates(value: Any) -> Any:
+    """Replace lone surrogates with U+FFFD (a pair split in two code points is rejoined)."""
+    if isinstance(value, str) and _SURROGATE.search(value):
+        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    """Map ``""`` (and whitespace-only strings) to ``None``: the API uses both for "nothing"."""
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _to_utc(value: Any) -> Any:
+    """Parse timestamps; a timestamp without an offset is UTC, as the API documents."""
+    value = _blank_to_none(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith(("Z", "z")):
+            text = text[:-1] + "+00:00"
+        value = datetime.fromisoformat(text)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def _none_to_list(value: Any) -> Any:
+    return [] if value is None else value
+
+
+def _cursor_to_text(value: Any) -> Any:
+    """``nextPageCursor`` is an int in real data and "a string" in the docs: keep it as text."""
+    value = _blank_to_none(value)
+    if value is None or value is False or value == 0:
+        return None
+    return str(value)
+
+
+OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
+OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
+Timestamp = Annotated[datetime | None, BeforeValidator(_to_utc)]
+
+
+class _Model(BaseModel):
+    # extra="ignore": the API gains keys over time (resurface_weighting, ...).
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, value: Any) -> Any:
+        return _scrub_surrogates(value)
+
+
+class Tag(_Model):
+    """A tag on a book or a highlight. 2025 book tags carry an extra ``user_book`` key."""
+
+    id: OptInt = None
+    name: str
+
+
+TagList = Annotated[list[Tag], BeforeValidator(_none_to_list)]
+
+
+class Highlight(_Model):
+    """One highlight as the export returns it (also accepts the ``/highlights/`` item shape)."""
+
+    id: int
+    text: str = ""
+    note: OptText = None
+    location: OptInt = None
+    location_type: OptText = None
+    color: OptText = None
+    highlighted_at: Timestamp = None
+    created_at: Timestamp = None
+    # ``/highlights/`` calls it ``updated``; the export calls it ``updated_at``.
+    updated_at: Timestamp = Field(
+        default=None, validation_alias=AliasChoices("updated_at", "updated")
+    )
+    external_id: OptText = None
+    end_location: OptInt = None
+    url: OptText = None
+    book_id: OptInt = None
+    tags: TagList = []
+    is_favorite: bool = False
+    is_discard: bool = False
+    is_deleted: bool = False
+    readwise_url: OptText = None
+
+    @property
+    def is_live(self) -> bool:
+        """True when the highlight belongs in a note: neither deleted nor discarded."""
+        return not (self.is_deleted or self.is_discard)
+
+
+class Book(_Model):
+    """One document of the library ("book" in the API, whatever its category)."""
+
+    user_book_id: int
+    title: str = ""
+    readable_title: OptText = None
+    author: OptText = None
+    source: OptText = None
+    cover_image_url: OptText = None
+    unique_url: OptText = None
+    summary: OptText = None
+    book_tags: TagList = []
+    category: str = "books"
+    document_note: OptText = None
+    readwise_url: OptText = None
+    source_url: OptText = None
+    external_id: OptText = None
+    asin: OptText = None
+    is_deleted: bool = False
+    highlights: Annotated[list[Highlight], BeforeValidator(_none_to_list)] = []
+
+    @property
+    def display_title(self) -> str:
+        """The cleaned title Readwise shows (subtitle dropped), else the full title."""
+        return self.readable_title or self.title or "Untitled"
+
+    def live_highlights(self) -> list[Highlight]:
+        """Highlights that belong in the note, in reading order.
+
+        The API does not promise an order, so sort by location; highlights without
+        a location go last, and ties (and the location-less) keep creation order by id.
+        """
+        live = [h for h in self.highlights if h.is_live]
+        return sorted(live, key=lambda h: (h.location is None, h.location or 0, h.id))
+
+
+class ExportPage(_Model):
+    """One page of ``GET /api/v2/export/``. ``count`` counts highlights, not books."""
+
+    count: OptInt = None
+    next_page_cursor: Annotated[str | None, BeforeValidator(_cursor_to_text)] = Field(
+        default=None, validation_alias=AliasChoices("nextPageCursor", "next_page_cursor")
+    )
+    results: Annotated[list[Book], BeforeValidator(_none_to_list)] = []
+
+
+class ReaderDocument(_Model):
+    """A Reader (v3) list item: a document, or a highlight or note made in Reader."""
+
+    id: str
+    url: OptText = None
+    title: OptText = None
+    author: OptText = None
+    source: OptText = None
+    category: OptText = None
+    location: OptText = None
+    # A dict keyed by tag key in v3; ``null`` on highlight and note documents.
+    tags: Annotated[dict[str, Any], BeforeValidator(lambda v: {} if v is None else v)] = {}
+    site_name: OptText = None
+    word_count: OptInt = None
+    created_at: Timestamp = None
+    updated_at: Timestamp = None
+    # Milliseconds since the epoch in 2023-2025 data, "YYYY-MM-DD" in newer data.
+    published_date: int | str | None = None
+    summary: OptText = None
+    image_url: OptText = None
+    content: str | None = None
+    source_url: OptText = None
+    notes: OptText = None
+    parent_id: OptText = None
+    reading_progress: float | None = None

@@ -1,0 +1,322 @@
+"""Turning a book into note text, with Jinja2 templates. Pure: no I/O but loading templates.
+
+The templates use Readwise's own variable names and filters (``date('F j,
+Y')``, ``pluralize``) so a user can paste the templates from their Readwise
+export settings. A note is assembled from the same sections Readwise has,
+each a file in the template folder (a user's ``template_dir`` may override
+any of them; the rest fall back to the defaults shipped in ``templates/``):
+
+    frontmatter.jinja        the YAML between the ``---`` lines (nothing when empty)
+    page_title.jinja         an optional first line, e.g. ``# {{ full_title }}``
+    metadata.jinja           cover, ``## Metadata`` and its list
+    highlights_header.jinja  ``## Highlights``
+    highlight.jinja          one block per highlight
+
+Each highlight block is kept separately in :class:`RenderedNote` so the merge
+can tell the tool's own blocks from the user's text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .errors import ConfigError
+from .models import Book, Highlight
+
+SECTIONS = ("frontmatter", "page_title", "metadata", "highlights_header", "highlight")
+TEXT_INDENT = " " * 4  # continuation lines of a highlight stay inside its "- " bullet
+NOTE_INDENT = " " * 6  # ... and of a note inside its "    - Note:" sub-bullet
+
+
+# -- filters (Readwise's, plus YAML escaping) ---------------------------------------------------
+
+_MONTHS = "January February March April May June July August September October November December"
+_DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
+
+
+def _as_datetime(value: Any) -> datetime | date | None:
+    if isinstance(value, datetime | date):
+        return value
+    if isinstance(value, str) and value.strip():
+        text = value.strip().replace("Z", "+00:00")
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    return None
+
+
+def _ordinal(day: int) -> str:
+    if 11 <= day % 100 <= 13:
+        return "th"
+    return {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+
+def _php_code(moment: datetime | date, code: str) -> str:
+    """One PHP/Django date format character (the ones Readwise templates use)."""
+    stamp = (
+        moment if isinstance(moment, datetime) else datetime(moment.year, moment.month, moment.day)
+    )
+    months, days = _MONTHS.split(), _DAYS.split()
+    table: dict[str, Callable[[], str]] = {
+        "d": lambda: f"{stamp.day:02d}",
+        "j": lambda: str(stamp.day),
+        "D": lambda: days[stamp.weekday()][:3],
+        "l": lambda: days[stamp.weekday()],
+        "N": lambda: str(stamp.isoweekday()),
+        "w": lambda: str(stamp.isoweekday() % 7),
+        "S": lambda: _ordinal(stamp.day),
+        "z": lambda: str(stamp.timetuple().tm_yday - 1),
+        "F": lambda: months[stamp.month - 1],
+        "M": lambda: months[stamp.month - 1][:3],
+        "m": lambda: f"{stamp.month:02d}",
+        "n": lambda: str(stamp.month),
+        "Y": lambda: f"{stamp.year:04d}",
+        "y": lambda: f"{stamp.year % 100:02d}",
+        "a": lambda: "am" if stamp.hour < 12 else "pm",
+        "A": lambda: "AM" if stamp.hour < 12 else "PM",
+        "g": lambda: str(stamp.hour % 12 or 12),
+        "G": lambda: str(stamp.hour),
+        "h": lambda: f"{stamp.hour % 12 or 12:02d}",
+        "H": lambda: f"{stamp.hour:02d}",
+        "i": lambda: f"{stamp.minute:02d}",
+        "s": lambda: f"{stamp.second:02d}",
+        "c": lambda: stamp.isoformat(),
+        "U": lambda: str(int(stamp.timestamp())),
+    }
+    return table[code]() if code in table else code
+
+
+def filter_date(value: Any, fmt: str = "Y-m-d") -> str:
+    """Readwise's ``date`` filter: PHP-style format codes, ``\\`` escapes the next character."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return "" if value is None else str(value)
+    out: list[str] = []
+    escaped = False
+    for char in fmt:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            out.append(_php_code(moment, char))
+    return "".join(out)
+
+
+def filter_pluralize(value: Any, arg: str = "s") -> str:
+    """Django's ``pluralize``: ``"s"``, or ``"es"``, or ``"y,ies"`` style singular,plural."""
+    singular, _, plural = arg.rpartition(",") if "," in arg else ("", "", arg)
+    try:
+        count = len(value) if isinstance(value, list | tuple | set | dict) else float(value)
+    except (TypeError, ValueError, jinja2.UndefinedError):  # an unknown variable: no suffix
+        return singular
+    return singular if count == 1 else plural
+
+
+_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
+
+
+def _yaml_char(char: str) -> str:
+    if char in _YAML_ESCAPES:
+        return _YAML_ESCAPES[char]
+    code = ord(char)
+    # Outside YAML's printable set, or a line/paragraph separator YAML would fold: escape.
+    printable = (
+        0x20 <= code <= 0x7E
+        or code == 0x85
+        or 0xA0 <= code <= 0xD7FF
+        or 0xE000 <= code <= 0xFFFD
+        or code >= 0x10000
+    )
+    if code in (0x85, 0x2028, 0x2029, 0xFEFF) or not printable:
+        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    return char
+
+
+def filter_yaml_quote(value: Any) -> str:
+    """A double-quoted YAML string that parses back to exactly ``value``."""
+    text = "" if value is None else str(value)
+    return '"' + "".join(_yaml_char(c) for c in text) + '"'
+
+
+_PLAIN_SAFE = re.compile(r"[^\W\d][\w\-./]*(?: [\w\-./]+)*")
+_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
+
+
+def filter_yaml(value: Any) -> str:
+    """A YAML scalar: plain when that is unambiguous (``articles``), double-quoted otherwise."""
+    text = "" if value is None else str(value)
+    if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return filter_yaml_quote(text)
+
+
+# -- contexts -----------------------------------------------------------------------------------
+
+
+def _indent_continuation(text: str, indent: str) -> str:
+    """Indent every line after the first so multi-paragraph text stays in its bullet."""
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip().split("\n")
+    return "\n".join([lines[0], *((indent + line) if line.strip() else "" for line in lines[1:])])
+
+
+def highlight_location(book: Book, item: Highlight) -> tuple[str, str]:
+    """Readwise's ``highlight_location`` and ``highlight_location_url`` for one highlight."""
+    if book.category == "tweets" and item.url:
+        return "View Tweet", item.url
+    if item.url:
+        return "View Highlight", item.url
+    if item.location is None or item.location_type in (None, "none"):
+        return "", ""
+    if item.location_type == "location":
+        url = ""
+        if book.asin:
+            url = f"kindle://book?action=open&asin={book.asin}&location={item.location}"
+        return f"Location {item.location}", url
+    if item.location_type == "page":
+        return f"Page {item.location}", ""
+    return "", ""  # "order", "offset", "time_offset" mean nothing to a reader without a link
+
+
+def _local(moment: datetime | None, tz: tzinfo | None) -> datetime | None:
+    if moment is None:
+        return None
+    # astimezone() without an argument uses the system's rules for that very instant (DST-aware).
+    return moment.astimezone(tz) if tz is not None else moment.astimezone()
+
+
+def highlight_context(book: Book, item: Highlight, tz: tzinfo | None) -> dict[str, Any]:
+    location, location_url = highlight_location(book, item)
+    return {
+        "highlight_id": item.id,
+        "highlight_text": _indent_continuation(item.text, TEXT_INDENT) if item.text else "",
+        "highlight_location": location,
+        "highlight_location_url": location_url,
+        "highlight_note": _indent_continuation(item.note, NOTE_INDENT) if item.note else "",
+        "highlight_tags": [tag.name for tag in item.tags],
+        "highlight_color": item.color or "",
+        "highlight_url": item.url or "",
+        "highlight_favorite": item.is_favorite,
+        "highlighted_at": _local(item.highlighted_at, tz),
+        "readwise_url": item.readwise_url or "",
+    }
+
+
+def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
+    """The document-level template variables, under Readwise's names."""
+    live = book.live_highlights()
+    moments = [h.highlighted_at or h.created_at for h in live]
+    known = [m for m in moments if m is not None]
+    first = _local(min(known), tz) if known else None
+    last = _local(max(known), tz) if known else None
+    return {
+        "book_id": book.user_book_id,
+        "title": book.display_title,
+        "full_title": book.title or book.display_title,
+        "author": book.author or "",
+        "category": book.category,
+        "source": book.source or "",
+        "url": book.source_url or book.unique_url or "",
+        "source_url": book.source_url or "",
+        "unique_url": book.unique_url or "",
+        "readwise_url": book.readwise_url or "",
+        "image_url": book.cover_image_url or "",
+        "asin": book.asin or "",
+        "document_tags": [tag.name for tag in book.book_tags],
+        "document_note": book.document_note or "",
+        "summary": book.summary or "",
+        "published_date": None,  # not in the export API
+        # ``date``/``time``: the day of the first highlight, local time (deterministic, so a
+        # re-render of unchanged data gives the same note).
+        "date": first.date() if first else None,
+        "time": first.strftime("%H:%M") if first else "",
+        "last_highlighted_date": last.date() if last else None,
+        "num_highlights": len(live),
+        "is_new_page": True,
+        "has_new_highlights": bool(live),
+    }
+
+
+# -- rendering ----------------------------------------------------------------------------------
+
+
+@dataclass
+class RenderedNote:
+    """A note's full text, and each highlight's block as it appears in it."""
+
+    text: str
+    blocks: dict[int, str] = field(default_factory=dict)
+
+
+class Renderer:
+    """Compiled templates plus the time zone that dates are shown in."""
+
+    def __init__(self, template_dir: Path | None = None, tz: tzinfo | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("readwise_sync", "templates")]
+        if template_dir is not None:
+            if not template_dir.is_dir():
+                raise ConfigError(f"template_dir: {template_dir} is not a folder")
+            loaders.insert(0, jinja2.FileSystemLoader(template_dir))
+        self.tz = tz
+        env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=False,  # Markdown, not HTML
+            undefined=jinja2.ChainableUndefined,  # a Readwise variable we lack renders as ""
+            finalize=lambda value: "" if value is None else value,  # nor does a None one
+            keep_trailing_newline=False,
+        )
+        env.filters.update(
+            date=filter_date,
+            pluralize=filter_pluralize,
+            yaml=filter_yaml,
+            yaml_quote=filter_yaml_quote,
+        )
+        self._templates: dict[str, jinja2.Template] = {}
+        for section in SECTIONS:
+            try:
+                self._templates[section] = env.get_template(f"{section}.jinja")
+            except jinja2.TemplateSyntaxError as exc:
+                raise ConfigError(
+                    f"template {exc.filename or section}: line {exc.lineno}: {exc.message}"
+                ) from exc
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"template {section}.jinja: not UTF-8 text ({exc})") from exc
+
+    def _render(self, section: str, context: Mapping[str, Any]) -> str:
+        try:
+            return self._templates[section].render(context)
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"template {section}.jinja: {exc}") from exc
+
+    def render_note(self, book: Book) -> RenderedNote:
+        context = note_context(book, self.tz)
+        blocks: dict[int, str] = {}
+        for item in book.live_highlights():
+            merged = {**context, **highlight_context(book, item, self.tz)}
+            blocks[item.id] = self._render("highlight", merged).strip("\n")
+        parts: list[str] = []
+        frontmatter = self._render("frontmatter", context).strip("\n")
+        if frontmatter.strip():
+            parts.append(f"---\n{frontmatter}\n---\n")
+        for section in ("page_title", "metadata"):
+            text = self._render(section, context).strip("\n")
+            if text.strip():
+                parts.append(text + "\n\n")
+        header = self._render("highlights_header", context).strip("\n")
+        if header.strip():
+            parts.append(header + "\n")
+        if blocks:
+            parts.append("\n".join(blocks.values()) + "\n")
+        text = "".join(parts)
+        if text.endswith("\n\n"):
+            text = text.rstrip("\n") + "\n"
+        return RenderedNote(text=text, blocks=blocks)

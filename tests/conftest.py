@@ -1,0 +1,90 @@
+"""Shared fixtures: a fake Readwise server on loopback, a vault, settings that point at both."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from readwise_sync.client import ReadwiseClient
+from readwise_sync.config import Settings
+from readwise_sync.fakeapi import FakeReadwise
+
+# ../shared next to the checkout: reference data we may read but must not ship.
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REFDATA = SHARED / "refdata"
+SAMPLE_NOTE = SHARED / "reference" / "sample-note.md"
+TOKEN = "test-token-5f0c1d2e3a4b"
+
+
+def need_shared(path: Path) -> Path:
+    """Skip the calling test when the shared reference folder is not beside the checkout."""
+    if not path.exists():
+        pytest.skip(f"{path} not present (../shared is only beside a development checkout)")
+    return path
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeReadwise]:
+    """The demo library, served over real HTTP on 127.0.0.1."""
+    with FakeReadwise.demo(token=TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def vault(tmp_path: Path) -> Path:
+    path = tmp_path / "vault"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(fake: FakeReadwise, vault: Path, tmp_path: Path) -> Settings:
+    return Settings(
+        vault=vault,
+        token=TOKEN,
+        api_url=fake.url,
+        state_dir=tmp_path / "state",
+        timezone="Europe/Madrid",
+        timeout=5,
+    )
+
+
+def fast_client(server: FakeReadwise, **kw: object) -> ReadwiseClient:
+    """A client whose backoff is milliseconds, so retry tests stay quick."""
+    options: dict[str, object] = {"timeout": 5.0, "backoff": 0.01, "max_backoff": 0.05}
+    options.update(kw)
+    return ReadwiseClient(TOKEN, server.url, **options)  # type: ignore[arg-type]
+
+
+def note_files(vault: Path) -> dict[str, str]:
+    """Every visible Markdown file in the vault, by relative path."""
+    return {
+        p.relative_to(vault).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(vault.rglob("*.md"))
+        if not any(part.startswith(".") for part in p.relative_to(vault).parts)
+    }
+
+
+def mtimes(vault: Path) -> dict[str, int]:
+    return {p.relative_to(vault).as_posix(): p.stat().st_mtime_ns for p in vault.rglob("*.md")}
+
+
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a child process (exit codes, stderr, no tracebacks)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "readwise_sync", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,153 @@
+"""The command line, run as a real child process: exit codes, one-line errors, no token leaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from readwise_sync import __version__
+from readwise_sync.fakeapi import FakeReadwise
+
+from .conftest import TOKEN, run_cli
+
+FAST = 'retries = 1\ntimeout = 5\ntimezone = "UTC"\n'
+
+
+@pytest.fixture
+def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "config.toml"
+    config.write_text(FAST, encoding="utf-8")
+    return {
+        "READWISE_TOKEN": TOKEN,
+        "READWISE_API_URL": fake.url,
+        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
+        "READWISE_SYNC_CONFIG": str(config),
+    }
+
+
+def test_version() -> None:
+    result = run_cli("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"readwise-sync, version {__version__}"
+
+
+def test_sync_with_only_vault_and_token(fake: FakeReadwise, vault: Path, tmp_path: Path) -> None:
+    # No config file at all: --vault and a token are enough.
+    env = {
+        "READWISE_TOKEN": TOKEN,
+        "READWISE_API_URL": fake.url,
+        "XDG_CONFIG_HOME": str(tmp_path / "no-config"),
+        "XDG_STATE_HOME": str(tmp_path / "xdg-state"),
+    }
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "4 notes created, 0 updated, 28 highlights"
+    assert (vault / "Readwise/Books/Walden.md").exists()
+    assert list((tmp_path / "xdg-state").rglob("*.sqlite3"))  # state in the user state folder
+    again = run_cli("sync", "--vault", str(vault), env=env)
+    assert again.stdout.strip() == "0 notes created, 0 updated, 0 highlights"
+
+
+def test_quiet_prints_nothing_on_success(env: dict[str, str], vault: Path) -> None:
+    result = run_cli("sync", "-q", "--vault", str(vault), env=env)
+    assert result.returncode == 0
+    assert result.stdout == "" and result.stderr == ""
+
+
+def test_dry_run_lists_changes_and_writes_nothing(env: dict[str, str], vault: Path) -> None:
+    result = run_cli("sync", "--dry-run", "--vault", str(vault), env=env)
+    assert result.returncode == 0
+    assert "would create Readwise/Books/Walden.md" in result.stdout
+    assert list(vault.iterdir()) == []
+
+
+@pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
+def test_rejected_token_exits_3_with_one_line_and_no_token(
+    env: dict[str, str], vault: Path, verbosity: list[str]
+) -> None:
+    secret = "wrong-token-0123456789abcdef"
+    env = {**env, "READWISE_TOKEN": secret}
+    result = run_cli("sync", *verbosity, "--vault", str(vault), env=env)
+    assert result.returncode == 3
+    errors = [line for line in result.stderr.splitlines() if "token rejected" in line]
+    assert len(errors) == 1
+    if not verbosity:
+        assert result.stderr.count("\n") == 1  # exactly one line
+    assert secret not in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_permanent_server_error_exits_1_and_keeps_the_cursor(
+    env: dict[str, str], vault: Path, fake: FakeReadwise, tmp_path: Path
+) -> None:
+    assert run_cli("sync", "--vault", str(vault), env=env).returncode == 0
+    state_files = list((tmp_path / "state").glob("*.sqlite3"))
+    import sqlite3
+
+    def cursor() -> str:
+        row = sqlite3.connect(state_files[0]).execute("SELECT value FROM meta WHERE key='cursor'")
+        return row.fetchone()[0]
+
+    before = cursor()
+    fake.fail(500, times=1000)
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 1
+    assert "HTTP 500" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert cursor() == before
+
+
+def test_config_errors_exit_2_one_line_each(
+    env: dict[str, str], vault: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('vualt = "x"\ntimeout = "soon"\n', encoding="utf-8")
+    result = run_cli("sync", "--config", str(bad), "--vault", str(vault), env=env)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(str(bad) in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_token_and_missing_vault_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+    no_token = {k: v for k, v in env.items() if k != "READWISE_TOKEN"}
+    result = run_cli("sync", "--vault", str(tmp_path), env=no_token)
+    assert result.returncode == 2 and "READWISE_TOKEN" in result.stderr
+    result = run_cli("sync", "--vault", str(tmp_path / "nope"), env=env)
+    assert result.returncode == 2 or result.returncode == 1
+    assert "does not exist" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_usage_error_exits_2(env: dict[str, str]) -> None:
+    assert run_cli("sync", "--no-such-flag", env=env).returncode == 2
+
+
+def test_check_all_fine(env: dict[str, str], vault: Path) -> None:
+    result = run_cli("check", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == ["config", "token", "vault"]
+    assert all(": ok" in line for line in lines)
+    assert TOKEN not in result.stdout + result.stderr
+
+
+def test_check_reports_each_problem(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "READWISE_TOKEN": "nope-nope-nope"}
+    result = run_cli("check", "--vault", str(tmp_path / "missing"), env=env)
+    assert result.returncode != 0
+    assert "token: rejected" in result.stderr
+    assert "vault:" in result.stderr and "does not exist" in result.stderr
+    assert "nope-nope-nope" not in result.stdout + result.stderr
+
+
+def test_demo_works_in_a_fresh_folder(tmp_path: Path) -> None:
+    target = tmp_path / "demo"
+    result = run_cli("demo", str(target), env={"XDG_STATE_HOME": str(tmp_path / "untouched")})
+    assert result.returncode == 0, result.stderr
+    assert "4 notes created, 0 updated, 28 highlights" in result.stdout
+    assert "Readwise/Books/Walden.md" in result.stdout
+    assert (target / "Readwise/Articles").is_dir()
+    assert not (tmp_path / "untouched").exists()  # the demo keeps its state inside its folder
+    again = run_cli("demo", str(target))
+    assert again.returncode == 0 and "already up to date" in again.stdout

@@ -1,0 +1,272 @@
+"""The tolerant models of the Readwise export: real recorded data and every documented drift."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from readwise_sync.models import Book, ExportPage, Highlight, ReaderDocument, Tag
+
+from .conftest import REFDATA, need_shared
+
+
+def load_ref(name: str) -> Any:
+    return json.loads(need_shared(REFDATA / name).read_text(encoding="utf-8"))
+
+
+def book(**kw: Any) -> dict[str, Any]:
+    return {"user_book_id": 1, "title": "T", **kw}
+
+
+def highlight(**kw: Any) -> dict[str, Any]:
+    return {"id": 1, "text": "x", **kw}
+
+
+# -- real recorded data ------------------------------------------------------------------------
+
+
+def test_real_v2_export_page() -> None:
+    page = ExportPage.model_validate(load_ref("v2_export_page_supplementals__readwise-ruby.json"))
+    assert page.count == 521
+    assert len(page.results) == 9
+    assert sum(len(b.highlights) for b in page.results) == 521
+    assert page.next_page_cursor is None
+    for b in page.results:
+        # 2023 data: no summary, no is_deleted, no book external_id; document_note null.
+        assert b.summary is None
+        assert b.is_deleted is False
+        assert b.external_id is None
+        assert all(h.book_id == b.user_book_id for h in b.highlights)
+        assert all(h.highlighted_at is None for h in b.highlights)  # supplementals
+        assert all(h.note is None or h.note.strip() for h in b.highlights)
+
+
+def test_real_v2_export_results_list() -> None:
+    raw = load_ref("v2_export_results_kindle__quoordinates.json")
+    books = [Book.model_validate(item) for item in raw]
+    assert len(books) == 3
+    assert sum(len(b.highlights) for b in books) == 51
+    for b in books:
+        assert b.category == "books"
+        for h in b.highlights:
+            assert h.highlighted_at is None or h.highlighted_at.tzinfo is not None
+            assert h.note is None or h.note.strip()
+
+
+def test_real_v2_highlight_detail() -> None:
+    raw = load_ref("v2_highlight_detail_kindle__readwise-ruby.json")
+    assert "updated" in raw and "updated_at" not in raw
+    h = Highlight.model_validate(raw)
+    assert h.updated_at == datetime(2023, 2, 25, 5, 32, 38, 34577, tzinfo=UTC)
+    assert h.highlighted_at == datetime(2020, 5, 9, 4, 56, tzinfo=UTC)
+    assert h.location_type == "location"
+    assert h.note is None  # "" in the data
+    assert [t.name for t in h.tags] == ["blue"]
+
+
+@pytest.mark.parametrize("kind", ["documents", "highlights", "notes"])
+def test_real_v3_list_results(kind: str) -> None:
+    raw = load_ref(f"v3_list_results_{kind}__readwise-reader-cli.json")
+    docs = [ReaderDocument.model_validate(item) for item in raw]
+    assert docs and len(docs) == len(raw)
+    for doc, item in zip(docs, raw, strict=True):
+        assert doc.id == item["id"]
+        assert doc.created_at is not None and doc.created_at.tzinfo is not None
+        assert isinstance(doc.tags, dict)  # null on highlight and note documents
+        if item.get("parent_id"):
+            assert doc.parent_id == item["parent_id"]
+
+
+# -- the documented example (readwise-api.md §1.5) ---------------------------------------------
+
+DOC_EXAMPLE = """
+{"count": 2, "nextPageCursor": null, "results": [{
+  "user_book_id": 123, "is_deleted": false, "title": "Some title", "author": "Some author",
+  "readable_title": "Some title", "source": "raindrop",
+  "cover_image_url": "https://cover.com/image.png",
+  "unique_url": "", "book_tags": [], "category": "articles", "document_note": "", "summary": "",
+  "readwise_url": "https://readwise.io/bookreview/123", "source_url": "",
+  "external_id": "01arz3ndektsv4rrffq69g5fav", "asin": null,
+  "highlights": [
+   {"id": 456, "is_deleted": false, "text": "\u201cXPTO.\u201d", "location": 1,
+    "location_type": "order", "note": null, "color": "yellow",
+    "highlighted_at": "2022-09-13T16:41:53.186Z", "created_at": "2022-09-13T16:41:53.186Z",
+    "updated_at": "2022-09-14T18:50:30.564Z", "external_id": "6320b2bd7fbcdd7b0c000b3e",
+    "end_location": null, "url": null, "book_id": 123, "tags": [], "is_favorite": false,
+    "is_discard": false, "readwise_url": "https://readwise.io/open/456"},
+   {"id": 890, "is_deleted": false, "text": "Foo Bar.", "location": 2,
+    "location_type": "order", "note": null, "color": "yellow",
+    "highlighted_at": "2022-09-13T16:41:53.186Z", "created_at": "2022-09-13T16:41:53.186Z",
+    "updated_at": "2022-09-14T18:50:30.568Z", "external_id": "6320b2c77fbcdde217000b3f",
+    "end_location": null, "url": null, "book_id": 123, "tags": [], "is_favorite": false,
+    "is_discard": false, "readwise_url": "https://readwise.io/open/890"}]}]}
+"""
+
+
+def test_documented_example() -> None:
+    page = ExportPage.model_validate_json(DOC_EXAMPLE)
+    assert page.count == 2 and page.next_page_cursor is None
+    (b,) = page.results
+    assert b.user_book_id == 123 and b.category == "articles" and b.source == "raindrop"
+    # "" in the docs, stored as None like real data's null.
+    assert b.unique_url is None and b.source_url is None
+    assert b.summary is None and b.document_note is None
+    assert b.external_id == "01arz3ndektsv4rrffq69g5fav" and b.asin is None
+    assert [h.id for h in b.live_highlights()] == [456, 890]
+    first = b.highlights[0]
+    assert first.text == "\u201cXPTO.\u201d"
+    assert first.highlighted_at == datetime(2022, 9, 13, 16, 41, 53, 186000, tzinfo=UTC)
+    assert first.updated_at == datetime(2022, 9, 14, 18, 50, 30, 564000, tzinfo=UTC)
+    assert first.note is None and first.color == "yellow" and first.end_location is None
+
+
+# -- drift: keys, nulls, empties -----------------------------------------------------------------
+
+
+def test_2023_shape_without_new_keys() -> None:
+    raw = book(author="A", highlights=[highlight(location=3, location_type="location")])
+    b = Book.model_validate(raw)
+    assert b.summary is None and b.external_id is None and b.is_deleted is False
+    assert b.highlights[0].is_deleted is False and b.highlights[0].is_live
+
+
+def test_unknown_keys_ignored() -> None:
+    raw = book(
+        resurface_weighting=1.0,
+        source_syncs_all_books_together=False,
+        book_tags=[{"id": 1, "user_book": 1, "name": "baselines"}],
+        highlights=[highlight(brand_new_field={"a": [1]})],
+    )
+    b = Book.model_validate(raw)
+    assert b.book_tags == [Tag(id=1, name="baselines")]
+    assert not hasattr(b, "resurface_weighting")
+    page = ExportPage.model_validate({"count": 0, "results": [], "futureKey": 1})
+    assert page.results == []
+
+
+@pytest.mark.parametrize("empty", [None, "", "   "])
+def test_null_and_empty_text_are_alike(empty: str | None) -> None:
+    fields = ("url", "source_url", "summary", "document_note", "unique_url", "author")
+    b = Book.model_validate(
+        {
+            **book(**dict.fromkeys(fields, empty)),
+            "highlights": [highlight(note=empty, url=empty)],
+        }
+    )
+    for name in ("source_url", "summary", "document_note", "unique_url", "author"):
+        assert getattr(b, name) is None, name
+    assert b.highlights[0].note is None
+    assert b.highlights[0].url is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"nextPageCursor": 49244648}, "49244648"),
+        ({"nextPageCursor": "49244648"}, "49244648"),
+        ({"nextPageCursor": "01h8707jqgjsfzznh281xxashb"}, "01h8707jqgjsfzznh281xxashb"),
+        ({"nextPageCursor": None}, None),
+        ({}, None),
+        ({"nextPageCursor": ""}, None),
+    ],
+)
+def test_next_page_cursor(raw: dict[str, Any], expected: str | None) -> None:
+    page = ExportPage.model_validate({"count": 0, "results": [], **raw})
+    assert page.next_page_cursor == expected
+
+
+@pytest.mark.parametrize(
+    "location_type", ["location", "page", "order", "offset", "time_offset", "none", "hologram"]
+)
+def test_location_type_is_open(location_type: str) -> None:
+    h = Highlight.model_validate(highlight(location_type=location_type))
+    assert h.location_type == location_type
+
+
+@pytest.mark.parametrize("location", [0, None, 78999682, 2**40])
+def test_location_values(location: int | None) -> None:
+    assert Highlight.model_validate(highlight(location=location)).location == location
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2021-08-06T16:23:21.803Z", datetime(2021, 8, 6, 16, 23, 21, 803000, tzinfo=UTC)),
+        ("2023-07-23T04:56:00Z", datetime(2023, 7, 23, 4, 56, tzinfo=UTC)),
+        ("2025-12-22T18:04:41.152618Z", datetime(2025, 12, 22, 18, 4, 41, 152618, tzinfo=UTC)),
+        (
+            "2023-08-19T13:37:24.567027+00:00",
+            datetime(2023, 8, 19, 13, 37, 24, 567027, tzinfo=UTC),
+        ),
+        ("2024-01-01T10:00:00", datetime(2024, 1, 1, 10, tzinfo=UTC)),
+    ],
+)
+def test_timestamps(text: str, expected: datetime) -> None:
+    h = Highlight.model_validate(highlight(highlighted_at=text, created_at=text, updated_at=text))
+    for moment in (h.highlighted_at, h.created_at, h.updated_at):
+        assert moment == expected
+        assert moment is not None and moment.utcoffset() is not None
+        assert moment.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_highlighted_at_null() -> None:
+    h = Highlight.model_validate(highlight(highlighted_at=None, created_at="2021-08-06T16:23Z"))
+    assert h.highlighted_at is None
+    assert h.created_at == datetime(2021, 8, 6, 16, 23, tzinfo=UTC)
+
+
+def test_bad_timestamp_is_a_validation_error() -> None:
+    with pytest.raises(ValidationError):
+        Highlight.model_validate(highlight(highlighted_at="yesterday"))
+
+
+def test_tags_null_becomes_empty_list() -> None:
+    b = Book.model_validate(book(book_tags=None, highlights=[highlight(tags=None)]))
+    assert b.book_tags == []
+    assert b.highlights[0].tags == []
+    assert Book.model_validate(book(highlights=None)).highlights == []
+    doc = ReaderDocument.model_validate({"id": "01h", "tags": None})
+    assert doc.tags == {}
+
+
+def test_live_highlights_filters_and_sorts() -> None:
+    b = Book.model_validate(
+        book(
+            highlights=[
+                highlight(id=1, location=None),
+                highlight(id=2, location=30),
+                highlight(id=3, location=10, is_deleted=True),
+                highlight(id=4, location=0),
+                highlight(id=5, location=20, is_discard=True),
+                highlight(id=6, location=20),
+                highlight(id=7, location=None),
+                highlight(id=8, location=5, is_deleted=True, is_discard=True),
+                highlight(id=0, location=20),
+            ]
+        )
+    )
+    assert [h.id for h in b.live_highlights()] == [4, 0, 6, 2, 1, 7]
+    assert len(b.highlights) == 9  # the raw list keeps everything
+
+
+def test_lone_surrogates_become_replacement_char() -> None:
+    # json.loads (what an HTTP client uses) lets a lone surrogate escape through.
+    raw = json.loads(
+        '{"user_book_id": 1, "title": "a\\ud800b", "author": "\\udfff",'
+        ' "book_tags": [{"name": "t\\ud83d"}],'
+        ' "highlights": [{"id": 1, "text": "x\\ude00y", "note": "ok \\ud83d\\ude00"}]}'
+    )
+    b = Book.model_validate(raw)
+    assert b.title == "a\ufffdb"
+    assert b.author == "\ufffd"
+    assert b.book_tags[0].name == "t\ufffd"
+    assert b.highlights[0].text == "x\ufffdy"
+    assert b.highlights[0].note == "ok \U0001f600"  # a proper pair is a real character
+    # Whatever is rendered from it can be written as UTF-8.
+    b.model_dump_json().encode("utf-8")
+    doc = ReaderDocument.model_validate({"id": "01h", "content": "c\ud800", "title": "\udbff"})
+    assert doc.content == "c\ufffd" and doc.title == "\ufffd"

@@ -1,0 +1,93 @@
+"""The state database: private, versioned, crash-tolerant bookkeeping."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from readwise_sync.errors import StateError
+from readwise_sync.paths import state_db_path
+from readwise_sync.state import SCHEMA_VERSION, State
+
+
+def test_created_private_with_a_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "v.sqlite3"
+    with State.open(path):
+        pass
+    assert path.stat().st_mode & 0o777 == 0o600
+    row = sqlite3.connect(path).execute("SELECT value FROM meta WHERE key='schema_version'")
+    assert row.fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    with State.open(path):
+        pass
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value='99' WHERE key='schema_version'")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="newer readwise-sync"):
+        State.open(path)
+
+
+def test_unusable_file_is_a_state_error(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StateError):
+        State.open(path)
+
+
+def test_cursor_round_trip(tmp_path: Path) -> None:
+    moment = datetime(2024, 11, 18, 20, 11, 7, 838000, tzinfo=UTC)
+    with State.open(tmp_path / "v.sqlite3") as state:
+        assert state.load_cursor() is None
+        state.save_cursor(moment)
+    with State.open(tmp_path / "v.sqlite3") as state:
+        assert state.load_cursor() == moment
+
+
+def test_pending_then_written(tmp_path: Path) -> None:
+    with State.open(tmp_path / "v.sqlite3") as state:
+        with state.transaction():
+            state.save_pending(7, "Readwise/Books/A.md", "readwise/books/a.md", "h1")
+        record = state.load_notes([7, 8])[7]
+        assert record.hash is None and record.pending_hash == "h1"
+        assert record.is_ours("h1") and not record.is_ours("h2")
+        assert state.is_path_taken("readwise/books/a.md")
+        with state.transaction():
+            state.save_written(7, "h1")
+            state.save_book_data(7, {"user_book_id": 7, "title": "A"})
+        record = state.load_notes([7])[7]
+        assert (record.hash, record.pending_hash) == ("h1", None)
+        assert state.load_book_data(7) == {"user_book_id": 7, "title": "A"}
+        assert state.count_notes() == 1
+
+
+def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
+    with State.open(tmp_path / "v.sqlite3") as state:
+        with pytest.raises(RuntimeError), state.transaction():
+            state.save_pending(7, "A.md", "a.md", "h1")
+            raise RuntimeError("killed")
+        assert state.load_notes([7]) == {}
+
+
+def test_many_ids_load_in_chunks(tmp_path: Path) -> None:
+    with State.open(tmp_path / "v.sqlite3") as state:
+        with state.transaction():
+            for i in range(1200):
+                state.save_pending(i, f"{i}.md", f"{i}.md", "h")
+        assert len(state.load_notes(range(1500))) == 1200
+
+
+def test_one_database_per_vault(tmp_path: Path) -> None:
+    (tmp_path / "a" / "vault").mkdir(parents=True)
+    (tmp_path / "b" / "vault").mkdir(parents=True)
+    first = state_db_path(tmp_path / "s", tmp_path / "a" / "vault")
+    second = state_db_path(tmp_path / "s", tmp_path / "b" / "vault")
+    assert first != second
+    assert first.name.startswith("vault-")
+    assert state_db_path(tmp_path / "s", tmp_path / "a" / ".." / "a" / "vault") == first

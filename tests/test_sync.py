@@ -1,0 +1,344 @@
+"""sync_once end to end: the fake server over real HTTP, a real vault, a real state database."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from readwise_sync.config import Settings
+from readwise_sync.errors import ServerError
+from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.paths import state_db_path
+from readwise_sync.state import State
+from readwise_sync.sync import sync_once, text_hash
+
+from .conftest import REFDATA, TOKEN, fast_client, mtimes, need_shared, note_files
+
+WALDEN = "Readwise/Books/Walden.md"
+ARTICLE = (
+    "Readwise/Articles/"
+    "La Hipótesis Del Escalado De La Inteligencia Artificial Hasta Llegar a La AGI.md"
+)
+
+
+def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:
+    return [r.query for r in fake.requests if r.path == "/api/v2/export/"]
+
+
+def load_cursor(settings: Settings) -> object:
+    assert settings.vault is not None
+    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
+        return state.load_cursor()
+
+
+def test_first_sync_writes_one_note_per_document(settings: Settings, fake: FakeReadwise) -> None:
+    report = sync_once(settings)
+    notes = note_files(settings.vault)  # type: ignore[arg-type]
+    assert sorted(notes) == sorted(
+        [
+            ARTICLE,
+            WALDEN,
+            "Readwise/Podcasts/Episode 42 Notes That Outlive the App.md",
+            "Readwise/Tweets/Plain text notes outlive.md",
+        ]
+    )
+    assert sorted(report.created) == sorted(notes)
+    assert report.updated == []
+    # 19 + 4 live Walden highlights (one discarded, one deleted) + 3 tweets + 2 podcast snips
+    assert report.highlights == 28
+    assert report.summary() == "4 notes created, 0 updated, 28 highlights"
+    walden = notes[WALDEN]
+    assert "It is a great art to saunter" not in walden  # discarded
+    assert "most beautiful and expressive feature" not in walden  # deleted
+    assert export_requests(fake) == [{}]  # first run: the whole export, no filter
+
+
+def test_second_sync_asks_with_updated_after_and_rewrites_nothing(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    before = mtimes(settings.vault)  # type: ignore[arg-type]
+    fake.requests.clear()
+    started = time.monotonic()
+    report = sync_once(settings)
+    elapsed = time.monotonic() - started
+    assert mtimes(settings.vault) == before  # type: ignore[arg-type]
+    assert report.created == [] and report.updated == []
+    queries = export_requests(fake)
+    assert len(queries) == 1 and "updatedAfter" in queries[0]
+    assert report.requests == 1
+    assert elapsed < 2.0  # generous bound for a loaded CI box; the benchmark has real figures
+
+
+def test_new_highlight_reaches_only_its_note(settings: Settings, fake: FakeReadwise) -> None:
+    sync_once(settings)
+    before = mtimes(settings.vault)  # type: ignore[arg-type]
+    fake.add_highlight(
+        38100452,
+        text="Heaven is under our feet as well as over our heads.",
+        location=3100,
+        location_type="location",
+    )
+    report = sync_once(settings)
+    after = mtimes(settings.vault)  # type: ignore[arg-type]
+    changed = sorted(path for path in after if after[path] != before.get(path))
+    assert changed == [WALDEN]
+    assert report.updated == [WALDEN]
+    text = (settings.vault / WALDEN).read_text(encoding="utf-8")  # type: ignore[operator]
+    assert "- Heaven is under our feet as well as over our heads. ([Location 3100](" in text
+    # the whole book was refetched, so the older highlights are all still there
+    section = text.split("## Highlights\n", 1)[1]
+    assert [line[:12] for line in section.splitlines() if line.startswith("- ")] == [
+        "- The mass o",
+        "- I went to ",
+        "- Our life i",
+        "- Time is bu",
+        "- Heaven is ",
+    ]
+    queries = export_requests(fake)
+    assert queries[-1] == {"ids": "38100452", "includeDeleted": "true"}
+
+
+def test_edits_and_deletions_upstream_are_reflected_in_untouched_notes(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    fake.update_highlight(701000015, text="Time is but the stream I go a-fishing in. (edited)")
+    fake.delete_highlight(701000011)
+    sync_once(settings)
+    text = (settings.vault / WALDEN).read_text(encoding="utf-8")  # type: ignore[operator]
+    assert "a-fishing in. (edited)" in text
+    assert "quiet desperation" not in text
+
+
+def test_many_pages_give_the_same_notes_as_one(tmp_path: Path) -> None:
+    results = []
+    for page_size in (100, 1):
+        with FakeReadwise.demo(token=TOKEN, page_size=page_size) as server:
+            vault = tmp_path / f"vault-{page_size}"
+            vault.mkdir()
+            settings = Settings(
+                vault=vault,
+                token=TOKEN,
+                api_url=server.url,
+                state_dir=tmp_path / f"state-{page_size}",
+                timezone="UTC",
+            )
+            sync_once(settings)
+            results.append(note_files(vault))
+            pages = export_requests(server)
+            assert len(pages) == (1 if page_size == 100 else 4)
+            if page_size == 1:
+                assert all(p.get("pageCursor", "").isdigit() for p in pages[1:])
+    assert results[0] == results[1]
+
+
+def test_permanent_server_error_fails_and_keeps_the_cursor(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    cursor = load_cursor(settings)
+    before = note_files(settings.vault)  # type: ignore[arg-type]
+    fake.add_highlight(38100452, text="Never written.", location=5000, location_type="location")
+    fake.fail(500, times=100)
+    with pytest.raises(ServerError):
+        sync_once(settings, client=fast_client(fake, max_retries=3))
+    assert load_cursor(settings) == cursor
+    assert note_files(settings.vault) == before  # type: ignore[arg-type]
+    fake.clear_faults()
+    sync_once(settings)  # the next run converges
+    assert "Never written." in (settings.vault / WALDEN).read_text(encoding="utf-8")  # type: ignore[operator]
+
+
+def test_failure_mid_refetch_leaves_cursor_and_next_run_converges(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    fake.page_size = 1
+    sync_once(settings)
+    cursor = load_cursor(settings)
+    for book_id in (38100452, 51877310):
+        fake.add_highlight(book_id, text=f"late addition {book_id}", location=9999)
+    # the updatedAfter request succeeds, the refetch dies
+    fake.fail(503, times=50, path_prefix="/api/v2/export/")
+    with pytest.raises(ServerError):
+        sync_once(settings, client=fast_client(fake, max_retries=1))
+    assert load_cursor(settings) == cursor
+    fake.clear_faults()
+    sync_once(settings)
+    notes = note_files(settings.vault)  # type: ignore[arg-type]
+    assert "late addition 38100452" in notes[WALDEN]
+    assert "late addition 51877310" in notes["Readwise/Tweets/Plain text notes outlive.md"]
+
+
+def test_cursor_is_the_time_before_the_run(settings: Settings, fake: FakeReadwise) -> None:
+    from datetime import UTC, datetime
+
+    before = datetime.now(UTC)
+    sync_once(settings)
+    cursor = load_cursor(settings)
+    assert isinstance(cursor, datetime)
+    assert before <= cursor <= datetime.now(UTC)
+
+
+def test_full_ignores_the_cursor(settings: Settings, fake: FakeReadwise) -> None:
+    sync_once(settings)
+    fake.requests.clear()
+    report = sync_once(settings, full=True)
+    assert export_requests(fake) == [{}]
+    assert report.created == [] and report.updated == [] and report.unchanged == 4
+
+
+def test_dry_run_writes_nothing(settings: Settings, fake: FakeReadwise) -> None:
+    report = sync_once(settings, dry_run=True)
+    assert len(report.created) == 4
+    assert note_files(settings.vault) == {}  # type: ignore[arg-type]
+    assert load_cursor(settings) is None
+    assert report.summary().startswith("4 notes would be created")
+
+
+def test_a_note_the_user_edited_is_left_untouched_and_reported(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    path = settings.vault / WALDEN  # type: ignore[operator]
+    edited = path.read_text(encoding="utf-8") + "\nMy own thoughts on Walden.\n"
+    path.write_text(edited, encoding="utf-8")
+    fake.add_highlight(38100452, text="A new one.", location=4000, location_type="location")
+    report = sync_once(settings)
+    assert path.read_text(encoding="utf-8") == edited
+    assert report.skipped_edited == [WALDEN]
+    assert "1 left untouched" in report.summary()
+
+
+def test_a_note_the_user_deleted_is_not_recreated(settings: Settings, fake: FakeReadwise) -> None:
+    sync_once(settings)
+    (settings.vault / WALDEN).unlink()  # type: ignore[operator]
+    fake.add_highlight(38100452, text="A new one.", location=4000, location_type="location")
+    report = sync_once(settings)
+    assert not (settings.vault / WALDEN).exists()  # type: ignore[operator]
+    assert report.skipped_missing == [WALDEN]
+
+
+def test_a_file_not_written_by_us_is_never_overwritten(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    target = settings.vault / WALDEN  # type: ignore[operator]
+    target.parent.mkdir(parents=True)
+    target.write_text("my own Walden note\n", encoding="utf-8")
+    report = sync_once(settings)
+    assert target.read_text(encoding="utf-8") == "my own Walden note\n"
+    assert report.skipped_foreign == [WALDEN]
+    assert len(report.created) == 3
+
+
+def test_names_stay_put_when_titles_change(settings: Settings, fake: FakeReadwise) -> None:
+    sync_once(settings)
+    fake.update_book(38100452, title="Walden (Annotated)", readable_title="Walden Annotated")
+    fake.add_highlight(38100452, text="A new one.", location=4000, location_type="location")
+    report = sync_once(settings)
+    assert report.updated == [WALDEN]
+    text = (settings.vault / WALDEN).read_text(encoding="utf-8")  # type: ignore[operator]
+    assert 'title: "Walden (Annotated)"' in text
+    assert not (settings.vault / "Readwise/Books/Walden Annotated.md").exists()  # type: ignore[operator]
+
+
+def test_a_run_killed_between_write_and_confirm_converges(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """The pending hash makes a half-recorded write recognisably ours, not a user's edit."""
+    sync_once(settings)
+    fake.add_highlight(38100452, text="Written, never confirmed.", location=4000)
+    path = settings.vault / WALDEN  # type: ignore[operator]
+    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:  # type: ignore[arg-type]
+        record = state.load_notes([38100452])[38100452]
+        # Simulate: pending recorded, file replaced by some other text of ours, then killed.
+        interim = path.read_text(encoding="utf-8") + "- interim text of ours\n"
+        with state.transaction():
+            state.save_pending(38100452, record.path, record.path.casefold(), text_hash(interim))
+    path.write_text(interim, encoding="utf-8")
+    report = sync_once(settings)
+    assert report.skipped_edited == []
+    text = path.read_text(encoding="utf-8")
+    assert "Written, never confirmed." in text and "interim text" not in text
+
+
+def test_notes_and_state_after_hostile_titles(tmp_path: Path) -> None:
+    titles = ["../../etc/passwd", "CON", "a/b:c?", '"quoted"', "é" * 300, "Notes", "notes"]
+    books = [
+        {
+            "user_book_id": 1000 + i,
+            "title": title,
+            "readable_title": title,
+            "category": "books",
+            "highlights": [
+                {
+                    "id": 5000 + i,
+                    "text": f"highlight {i}",
+                    "location": 1,
+                    "location_type": "location",
+                    "updated_at": "2024-01-01T00:00:00Z",
+                }
+            ],
+        }
+        for i, title in enumerate(titles)
+    ]
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with FakeReadwise(books, token=TOKEN) as server:
+        settings = Settings(vault=vault, token=TOKEN, api_url=server.url, state_dir=tmp_path / "s")
+        report = sync_once(settings)
+        assert len(report.created) == len(titles)
+        again = sync_once(settings)
+        assert again.created == [] and again.updated == []
+    files = [p for p in vault.rglob("*") if p.is_file()]
+    assert len(files) == len(titles)
+    names = [p.name for p in files]
+    assert len({n.casefold() for n in names}) == len(titles)  # distinct even case-insensitively
+    for path in files:
+        assert path.resolve().is_relative_to(vault.resolve())
+        assert len(path.name.encode("utf-8")) <= 200
+        assert not set(path.name) & set('/\\:*?"<>|#^[]')
+        assert path.stem.split(".")[0].upper() not in {"CON", "PRN", "AUX", "NUL"}
+    assert not (tmp_path / "etc").exists()
+    by_name = sorted(names)
+    assert "CON_.md" in by_name and "etc passwd.md" in by_name and "a b c.md" in by_name
+    notes = [n for n in names if n.casefold().startswith("notes")]
+    # one keeps the plain name, the other gets its own book id as a stable suffix
+    assert sorted(notes) in (["Notes (1005).md", "notes.md"], ["Notes.md", "notes (1006).md"])
+
+
+def test_library_made_of_recorded_api_data_syncs_to_valid_frontmatter(tmp_path: Path) -> None:
+    page = json.loads(
+        need_shared(REFDATA / "v2_export_page_supplementals__readwise-ruby.json").read_text()
+    )
+    kindle = json.loads((REFDATA / "v2_export_results_kindle__quoordinates.json").read_text())
+    books = page["results"] + kindle
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with FakeReadwise(books, token=TOKEN, page_size=4) as server:
+        settings = Settings(vault=vault, token=TOKEN, api_url=server.url, state_dir=tmp_path / "s")
+        report = sync_once(settings)
+    notes = note_files(vault)
+    assert len(notes) == len(books) == len(report.created)
+    for path, text in notes.items():
+        assert text.startswith("---\n"), path
+        meta = yaml.safe_load(text.split("---\n")[1])
+        book = next(b for b in books if b["title"] == meta["title"])
+        assert meta["tags"][0] == book["category"]
+        if book.get("author"):
+            assert meta["author"] == f"[[{book['author']}]]"
+    kindle_note = next(t for t in notes.values() if "kindle://book?action=open&asin=" in t)
+    assert "([Location " in kindle_note
+
+
+def test_state_database_is_private(settings: Settings, fake: FakeReadwise) -> None:
+    sync_once(settings)
+    db = state_db_path(settings.state_dir, settings.vault)  # type: ignore[arg-type]
+    assert db.stat().st_mode & 0o777 == 0o600
+    assert TOKEN.encode() not in db.read_bytes()
+    assert oct(os.stat(settings.vault / WALDEN).st_mode & 0o777) != oct(0o600)  # type: ignore[operator]
