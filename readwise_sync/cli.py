@@ -114,34 +114,39 @@ def _progress(quiet: bool) -> tuple[Callable[..., None] | None, Callable[[], Non
     return on_book, progress.stop
 
 
-def _print_report(report: Any, quiet: bool) -> None:
+def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
     if quiet:
         return
+    if report.dry_run:  # with -v the same lines came as log lines already
+        created = set(report.created)
+        for path, what in report.changes:
+            verb = "would create" if path in created else "would update"
+            click.echo(f"{verb} {path}: {what}")
     notes = [
-        ("edited by you since the last sync, left untouched", report.skipped_edited),
-        ("deleted or moved by you, not recreated", report.skipped_missing),
+        ("has conflicts, your text kept (see `readwise-sync status`)", report.conflicts),
         (
-            "already in the vault but not written by readwise-sync, left untouched",
-            report.skipped_foreign,
+            "deleted by you, not recreated (--recreate-deleted brings it back)",
+            report.skipped_missing,
         ),
         ("read-only, left untouched", report.skipped_readonly),
         ("deleted in Readwise, kept in the vault", report.deleted_upstream),
+        ("existing note adopted", report.adopted),
     ]
-    if report.dry_run:
-        for path in report.created:
-            click.echo(f"would create {path}")
-        for path in report.updated:
-            click.echo(f"would update {path}")
     for label, paths in notes:
         for path in paths:
             click.echo(f"{path}: {label}")
+    for old, new in report.moved:
+        click.echo(f"{new}: moved from {old}, followed")
     click.echo(report.summary())
 
 
 @main.command()
 @_common
 @click.option("--full", is_flag=True, help="Ignore the cursor: fetch the whole library again.")
-@click.option("--dry-run", is_flag=True, help="Show what would change; write nothing.")
+@click.option("--dry-run", is_flag=True, help="List, per note, what would change; write nothing.")
+@click.option(
+    "--recreate-deleted", is_flag=True, help="Write again the notes you deleted from the vault."
+)
 def sync(
     vault: Path | None,
     config: Path | None,
@@ -150,6 +155,7 @@ def sync(
     quiet: bool,
     full: bool,
     dry_run: bool,
+    recreate_deleted: bool,
 ) -> None:
     """Fetch what changed in Readwise and update the notes once."""
     _setup_logging(verbose, quiet)
@@ -158,7 +164,13 @@ def sync(
     on_book, stop = _progress(quiet)
     try:
         settings = _settings(config, vault, state_dir)
-        report = sync_once(settings, full=full, dry_run=dry_run, on_book=on_book)
+        report = sync_once(
+            settings,
+            full=full,
+            dry_run=dry_run,
+            recreate_deleted=True if recreate_deleted else None,
+            on_book=on_book,
+        )
     except (Exception, KeyboardInterrupt) as exc:
         stop()
         if isinstance(exc, KeyboardInterrupt):
@@ -166,7 +178,103 @@ def sync(
             sys.exit(130)
         _fail(exc, verbose)
     stop()
-    _print_report(report, quiet)
+    _print_report(report, quiet, verbose)
+
+
+@main.command()
+@_common
+@click.option("--dry-run", is_flag=True, help="List, per note, what would change; write nothing.")
+def rerender(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    dry_run: bool,
+) -> None:
+    """Apply the current templates to every note, without fetching anything.
+
+    Notes you haven't edited are rendered whole; in notes you edited only the
+    tool's own blocks that you left as they were are replaced.
+    """
+    _setup_logging(verbose, quiet)
+    from .sync import rerender_all
+
+    try:
+        report = rerender_all(_settings(config, vault, state_dir), dry_run=dry_run)
+    except Exception as exc:
+        _fail(exc, verbose)
+    _print_report(report, quiet, verbose)
+
+
+@main.command()
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Show the last run, the conflicts waiting for you, and where things are kept."""
+    _setup_logging(verbose, quiet)
+    import json
+
+    from .paths import state_db_path
+    from .state import State
+
+    try:
+        settings = _settings(config, vault, state_dir)
+        root = settings.require_vault().expanduser().resolve()
+        db = state_db_path(settings.state_dir, root)
+        if db.exists():
+            with State.open(db) as state:
+                info = {
+                    "vault": str(root),
+                    "state": str(db),
+                    "config": str(settings.config_file) if settings.config_file else None,
+                    "notes_tracked": state.count_notes(),
+                    "cursor": (c.isoformat() if (c := state.load_cursor()) else None),
+                    "last_run": state.load_last_run(),
+                    "conflicts": state.load_conflicts(),
+                }
+        else:
+            info = {
+                "vault": str(root),
+                "state": str(db),
+                "config": str(settings.config_file) if settings.config_file else None,
+                "notes_tracked": 0,
+                "cursor": None,
+                "last_run": None,
+                "conflicts": [],
+            }
+    except Exception as exc:
+        _fail(exc, verbose)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"vault: {info['vault']}")
+    last = info["last_run"]
+    if last:
+        created, updated = len(last["created"]), len(last["updated"])
+        click.echo(
+            f"last run: {last['finished_at']}: ok, {created} created, {updated} updated, "
+            f"{last['highlights']} highlights"
+        )
+    else:
+        click.echo("last run: never")
+    click.echo(f"notes tracked: {info['notes_tracked']}")
+    conflicts = info["conflicts"]
+    click.echo(f"conflicts waiting: {len(conflicts)}")
+    for conflict in conflicts:
+        upstream = " ".join(conflict["upstream"].split())
+        shown = upstream[:100] + ("..." if len(upstream) > 100 else "")
+        what = f"Readwise now has: {shown}" if upstream else "deleted in Readwise"
+        click.echo(f"  {conflict['path']} [{conflict['block_id']}]: {what}")
+    click.echo(f"state: {info['state']}")
+    click.echo(f"config: {info['config'] or 'none (defaults and environment)'}")
 
 
 @main.command()

@@ -20,7 +20,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,6 +46,8 @@ class _FileConfig(BaseModel):
     timezone: str | None = None
     timeout: float = Field(default=30, gt=0)  # strict mode still accepts an int here
     retries: int = Field(default=6, ge=0, le=20)
+    on_delete: Literal["remove", "keep"] = "remove"
+    recreate_deleted: bool = False
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Settings:
     timezone: str | None = None
     timeout: float = 30.0
     retries: int = 6
+    on_delete: str = "remove"  # a highlight deleted in Readwise: "remove" its block, or "keep"
+    recreate_deleted: bool = False  # write again the notes the user deleted
     config_file: Path | None = None  # the file these came from, if any
     token_source: str | None = None  # where the token came from, for `check`
 
@@ -159,6 +163,8 @@ def load_settings(
     ).rstrip("/")
     settings.timeout = float(file_config.timeout)
     settings.retries = file_config.retries
+    settings.on_delete = file_config.on_delete
+    settings.recreate_deleted = file_config.recreate_deleted
     settings.timezone = file_config.timezone
 
     if not settings.api_url.startswith(("https://", "http://")):

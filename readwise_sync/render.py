@@ -251,9 +251,16 @@ def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
 
 @dataclass
 class RenderedNote:
-    """A note's full text, and each highlight's block as it appears in it."""
+    """A note's full text, and the pieces it is made of (what the merge looks for).
+
+    ``text`` is ``---`` + ``frontmatter`` + ``---``, then ``sections["preamble"]`` (page
+    title and metadata), a blank line, ``sections["header"]``, and the ``blocks`` in
+    reading order, one after the other.
+    """
 
     text: str
+    frontmatter: str | None = None
+    sections: dict[str, str] = field(default_factory=dict)
     blocks: dict[int, str] = field(default_factory=dict)
 
 
@@ -304,19 +311,24 @@ class Renderer:
             merged = {**context, **highlight_context(book, item, self.tz)}
             blocks[item.id] = self._render("highlight", merged).strip("\n")
         parts: list[str] = []
-        frontmatter = self._render("frontmatter", context).strip("\n")
-        if frontmatter.strip():
+        sections: dict[str, str] = {}
+        frontmatter: str | None = self._render("frontmatter", context).strip("\n")
+        if frontmatter and frontmatter.strip():
             parts.append(f"---\n{frontmatter}\n---\n")
-        for section in ("page_title", "metadata"):
-            text = self._render(section, context).strip("\n")
-            if text.strip():
-                parts.append(text + "\n\n")
+        else:
+            frontmatter = None
+        preamble = [self._render(name, context).strip("\n") for name in ("page_title", "metadata")]
+        preamble = [text for text in preamble if text.strip()]
+        if preamble:
+            sections["preamble"] = "\n\n".join(preamble)
+            parts.append(sections["preamble"] + "\n\n")
         header = self._render("highlights_header", context).strip("\n")
         if header.strip():
+            sections["header"] = header
             parts.append(header + "\n")
         if blocks:
             parts.append("\n".join(blocks.values()) + "\n")
         text = "".join(parts)
         if text.endswith("\n\n"):
             text = text.rstrip("\n") + "\n"
-        return RenderedNote(text=text, blocks=blocks)
+        return RenderedNote(text=text, frontmatter=frontmatter, sections=sections, blocks=blocks)

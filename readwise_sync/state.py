@@ -29,7 +29,7 @@ from typing import Any
 
 from .errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -37,14 +37,43 @@ CREATE TABLE IF NOT EXISTS meta (
     value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS notes (
-    book_id      INTEGER PRIMARY KEY,
-    path         TEXT NOT NULL,
-    path_key     TEXT NOT NULL UNIQUE,   -- case- and normalisation-folded path, for collisions
-    hash         TEXT,                   -- sha256 of the text last written and confirmed
-    pending_hash TEXT,                   -- sha256 of a write that may or may not have landed
-    data         BLOB                    -- zlib'd JSON of the book as last fetched
+    book_id             INTEGER PRIMARY KEY,
+    path                TEXT NOT NULL,
+    path_key            TEXT NOT NULL UNIQUE,  -- case- and normalisation-folded, for collisions
+    hash                TEXT,  -- sha256 of the text last written and confirmed
+    render_hash         TEXT,  -- sha256 of the plain rendering that write came from
+    layout              BLOB,  -- zlib'd JSON: the pieces written (see merge.Layout)
+    pending_hash        TEXT,  -- the same three for a write that may or may not have landed
+    pending_render_hash TEXT,
+    pending_layout      BLOB,
+    data                BLOB   -- zlib'd JSON of the book as last fetched
+);
+CREATE TABLE IF NOT EXISTS conflicts (
+    book_id     INTEGER NOT NULL,
+    block_id    TEXT NOT NULL,     -- "h:<highlight id>", "fm:<key>", "s:<section>"
+    path        TEXT NOT NULL,
+    upstream    TEXT NOT NULL,     -- Readwise's version, "" when deleted there
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (book_id, block_id)
 );
 """
+
+# Version 1 had no layouts: its notes were all plain renderings, so render_hash = hash.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE notes ADD COLUMN render_hash TEXT;
+ALTER TABLE notes ADD COLUMN layout BLOB;
+ALTER TABLE notes ADD COLUMN pending_render_hash TEXT;
+ALTER TABLE notes ADD COLUMN pending_layout BLOB;
+UPDATE notes SET render_hash = hash;
+"""
+
+
+def _pack(data: Any) -> bytes:
+    return zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
+
+
+def _unpack(blob: bytes | None) -> Any:
+    return None if blob is None else json.loads(zlib.decompress(blob))
 
 
 @dataclass(frozen=True)
@@ -54,11 +83,21 @@ class NoteRecord:
     book_id: int
     path: str
     hash: str | None
+    render_hash: str | None
     pending_hash: str | None
+    pending_render_hash: str | None
 
     def is_ours(self, text_hash: str) -> bool:
         """True when a file with this hash is exactly what the tool last wrote (or was writing)."""
         return text_hash in (self.hash, self.pending_hash)
+
+    @property
+    def was_plain(self) -> bool:
+        """True when the last write was a plain rendering (no user text merged in)."""
+        return self.hash is not None and self.hash == self.render_hash
+
+
+_NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
 
 
 class State:
@@ -81,19 +120,23 @@ class State:
             # NORMAL in WAL mode: a commit survives a crash of the process, and the database
             # stays consistent across a power cut; that is the guarantee the notes need.
             db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            state = cls(db, path)
+            version = state._get_meta("schema_version")
+            if version is not None and int(version) > SCHEMA_VERSION:
+                db.close()
+                raise StateError(
+                    f"the state database {path} was made by a newer readwise-sync "
+                    f"(schema {version}); upgrade readwise-sync"
+                )
+            if version == "1":
+                db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
             db.executescript(_SCHEMA)
+            state._set_meta("schema_version", str(SCHEMA_VERSION))
         except (OSError, sqlite3.Error) as exc:
             raise StateError(f"cannot open the state database {path}: {exc}") from exc
-        state = cls(db, path)
-        version = state._get_meta("schema_version")
-        if version is None:
-            state._set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) > SCHEMA_VERSION:
-            db.close()
-            raise StateError(
-                f"the state database {path} was made by a newer readwise-sync "
-                f"(schema {version}); upgrade readwise-sync"
-            )
         return state
 
     def close(self) -> None:
@@ -154,43 +197,113 @@ class State:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                f"SELECT book_id, path, hash, pending_hash FROM notes WHERE book_id IN ({marks})",
-                chunk,
-            )
-            for row in rows:
+            query = f"SELECT {_NOTE_COLUMNS} FROM notes WHERE book_id IN ({marks})"
+            for row in self._db.execute(query, chunk):
                 found[row[0]] = NoteRecord(*row)
         return found
 
+    def load_layout(self, book_id: int, *, pending: bool = False) -> dict[str, Any] | None:
+        """The pieces last written into this book's note (or being written, with ``pending``)."""
+        column = "pending_layout" if pending else "layout"
+        row = self._db.execute(f"SELECT {column} FROM notes WHERE book_id = ?", (book_id,))
+        found = row.fetchone()
+        return _unpack(found[0]) if found else None
+
     def count_notes(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM notes").fetchone()[0])
+
+    def load_paths(self) -> dict[str, int]:
+        """Every recorded note path, with its book id."""
+        return {
+            path: book_id for book_id, path in self._db.execute("SELECT book_id, path FROM notes")
+        }
 
     def is_path_taken(self, path_key: str) -> bool:
         row = self._db.execute("SELECT 1 FROM notes WHERE path_key = ?", (path_key,)).fetchone()
         return row is not None
 
-    def save_pending(self, book_id: int, path: str, path_key: str, pending_hash: str) -> None:
+    def save_pending(
+        self,
+        book_id: int,
+        path: str,
+        path_key: str,
+        text_hash: str,
+        render_hash: str,
+        layout: dict[str, Any],
+    ) -> None:
         """Record a write about to happen (claiming the path for a new note)."""
         self._db.execute(
-            "INSERT INTO notes(book_id, path, path_key, pending_hash) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT(book_id) DO UPDATE SET pending_hash = excluded.pending_hash",
-            (book_id, path, path_key, pending_hash),
+            "INSERT INTO notes(book_id, path, path_key, pending_hash, pending_render_hash,"
+            " pending_layout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(book_id) DO UPDATE SET"
+            " path = excluded.path, path_key = excluded.path_key,"
+            " pending_hash = excluded.pending_hash,"
+            " pending_render_hash = excluded.pending_render_hash,"
+            " pending_layout = excluded.pending_layout",
+            (book_id, path, path_key, text_hash, render_hash, _pack(layout)),
         )
 
-    def save_written(self, book_id: int, text_hash: str) -> None:
-        """Confirm a write: the file now holds the text with this hash."""
+    def save_written(self, book_id: int) -> None:
+        """Confirm the pending write: the file now holds that text."""
         self._db.execute(
-            "UPDATE notes SET hash = ?, pending_hash = NULL WHERE book_id = ?",
-            (text_hash, book_id),
+            "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
+            " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
+            " pending_layout = NULL WHERE book_id = ? AND pending_hash IS NOT NULL",
+            (book_id,),
+        )
+
+    def drop_pending(self, book_id: int) -> None:
+        """Forget a pending write that never landed (the file still holds the older text)."""
+        self._db.execute(
+            "UPDATE notes SET pending_hash = NULL, pending_render_hash = NULL,"
+            " pending_layout = NULL WHERE book_id = ?",
+            (book_id,),
+        )
+
+    def save_path(self, book_id: int, path: str, path_key: str) -> None:
+        """The user moved or renamed the note: follow it."""
+        self._db.execute(
+            "UPDATE notes SET path = ?, path_key = ? WHERE book_id = ?", (path, path_key, book_id)
         )
 
     def save_book_data(self, book_id: int, data: dict[str, Any]) -> None:
         """Keep the book as last fetched, for re-rendering without the network."""
-        blob = zlib.compress(json.dumps(data, separators=(",", ":")).encode("utf-8"), 6)
-        self._db.execute("UPDATE notes SET data = ? WHERE book_id = ?", (blob, book_id))
+        self._db.execute("UPDATE notes SET data = ? WHERE book_id = ?", (_pack(data), book_id))
 
     def load_book_data(self, book_id: int) -> dict[str, Any] | None:
         row = self._db.execute("SELECT data FROM notes WHERE book_id = ?", (book_id,)).fetchone()
-        if not row or row[0] is None:
-            return None
-        return json.loads(zlib.decompress(row[0]))
+        return _unpack(row[0]) if row else None
+
+    def iter_book_data(self, batch: int = 200) -> Iterator[list[dict[str, Any]]]:
+        """Every stored book, in batches (for re-rendering without the network)."""
+        last = -(2**63)
+        while True:
+            rows = self._db.execute(
+                "SELECT book_id, data FROM notes WHERE book_id > ? AND data IS NOT NULL"
+                " ORDER BY book_id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [_unpack(data) for _, data in rows]
+
+    # -- conflicts ----------------------------------------------------------------------------
+
+    def save_conflicts(
+        self, book_id: int, path: str, conflicts: Iterable[tuple[str, str]], detected_at: str
+    ) -> None:
+        """Replace the conflicts of one book's note with these (block id, upstream text) pairs."""
+        self._db.execute("DELETE FROM conflicts WHERE book_id = ?", (book_id,))
+        self._db.executemany(
+            "INSERT INTO conflicts(book_id, block_id, path, upstream, detected_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(book_id, block, path, upstream, detected_at) for block, upstream in conflicts],
+        )
+
+    def load_conflicts(self) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT book_id, block_id, path, upstream, detected_at FROM conflicts"
+            " ORDER BY path, block_id"
+        )
+        keys = ("book_id", "block_id", "path", "upstream", "detected_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]

@@ -1,8 +1,9 @@
 """One sync: fetch what changed in Readwise and bring the vault's notes in step.
 
-:func:`sync_once` is the one unit of work the CLI and the daemon call. It
-knows nothing of terminals or exit codes; it raises the errors of
-:mod:`readwise_sync.errors` and returns a :class:`SyncReport`.
+:func:`sync_once` is the one unit of work the CLI and the daemon call, and
+:func:`rerender_all` applies a template change from the stored data without
+the network. Neither knows of terminals or exit codes: they raise the errors
+of :mod:`readwise_sync.errors` and return a :class:`SyncReport`.
 
 The incremental protocol (the export's ``updatedAfter`` returns only the
 changed *highlights* of each book, not whole books):
@@ -14,10 +15,12 @@ changed *highlights* of each book, not whole books):
 3. the cursor saved is the time taken just *before* the run began, and only
    after every changed book was handled, so a failed run is simply redone.
 
-Each page is written in three steps: record the intended hashes
-(``pending``), write the notes atomically, confirm them. A note whose file is
-no longer exactly what the tool last wrote belongs to the user: it is left
-untouched and reported (merging into edited notes is a later feature).
+Per note: a note still exactly as last rendered is rendered again whole; a
+note the user edited is merged (:mod:`readwise_sync.merge`); a note that
+left its path is looked for by identity (:mod:`readwise_sync.locate`). Each
+page is written in three steps: record the intended result (``pending``),
+write the notes atomically, confirm them; a run killed in between is
+recognised and completed by the next one.
 """
 
 from __future__ import annotations
@@ -27,14 +30,17 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from . import naming
 from .client import ReadwiseClient
 from .config import Settings
 from .errors import ReadOnlyNote
+from .locate import NoteIndex, describe_note
+from .merge import Layout, adopt_layout, describe_changes, layout_frontmatter, merge_note
 from .models import Book
 from .paths import state_db_path
-from .render import Renderer
+from .render import RenderedNote, Renderer
 from .state import NoteRecord, State
 from .vault import Vault
 
@@ -63,9 +69,11 @@ class SyncReport:
     highlights: int = 0  # highlights in the notes created or updated
     books_seen: int = 0
     requests: int = 0
-    skipped_edited: list[str] = field(default_factory=list)  # the user's edits win
-    skipped_missing: list[str] = field(default_factory=list)  # deleted or moved by the user
-    skipped_foreign: list[str] = field(default_factory=list)  # a file we did not write is there
+    changes: list[tuple[str, str]] = field(default_factory=list)  # (path, what changed)
+    conflicts: list[str] = field(default_factory=list)  # notes with a conflict this run
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (recorded path, found at)
+    adopted: list[str] = field(default_factory=list)  # existing notes taken over
+    skipped_missing: list[str] = field(default_factory=list)  # deleted by the user
     skipped_readonly: list[str] = field(default_factory=list)
     deleted_upstream: list[str] = field(default_factory=list)  # kept in the vault
 
@@ -78,17 +86,14 @@ class SyncReport:
             f"{len(self.updated)} {verb}updated",
             f"{self.highlights} highlight{'s' if self.highlights != 1 else ''}",
         ]
-        skipped = (
-            len(self.skipped_edited)
-            + len(self.skipped_missing)
-            + len(self.skipped_foreign)
-            + len(self.skipped_readonly)
-        )
+        if self.conflicts:
+            parts.append(f"{len(self.conflicts)} with conflicts (see `readwise-sync status`)")
+        skipped = len(self.skipped_missing) + len(self.skipped_readonly)
         if skipped:
             parts.append(f"{skipped} left untouched")
         return ", ".join(parts)
 
-    def as_dict(self) -> dict[str, object]:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("started_at", "finished_at"):
             value = data[key]
@@ -98,83 +103,217 @@ class SyncReport:
 
 @dataclass
 class _Write:
+    """A decision to (re)write one note, or only to record it when ``on_disk``."""
+
     book: Book
     path: str
     text: str
-    digest: str
+    render_hash: str
+    layout: Layout
     created: bool
-    on_disk: bool = False  # the file already holds this text (a run died before confirming)
+    what: str
+    on_disk: bool = False  # the file already holds ``text``: record, don't write
+    conflicts: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def digest(self) -> str:
+        return text_hash(self.text)
 
 
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+@dataclass
+class RunOptions:
+    folder: str = "Readwise"
+    on_delete: str = "remove"
+    recreate_deleted: bool = False
+    adopt: bool = False  # look for existing notes of new books across the vault (full runs)
+
+
+def _count_what(book: Book) -> str:
+    count = len(book.live_highlights())
+    return f"{count} highlight{'s' if count != 1 else ''}"
+
+
+def layout_of(rendered: RenderedNote) -> Layout:
+    return Layout(
+        frontmatter=layout_frontmatter(rendered.frontmatter or ""),
+        sections=dict(rendered.sections),
+        blocks=dict(rendered.blocks),
+    )
 
 
 class _Run:
-    """The state of one sync run; :meth:`sync_page` handles one export page."""
+    """One sync run over a vault; :meth:`sync_page` handles one batch of books."""
 
     def __init__(
         self,
         vault: Vault,
         state: State,
         renderer: Renderer,
-        folder: str,
+        options: RunOptions,
         report: SyncReport,
         on_book: Callable[[Book, str], None] | None,
     ) -> None:
         self.vault = vault
         self.state = state
         self.renderer = renderer
-        self.folder = folder
+        self.options = options
         self.report = report
         self.on_book = on_book
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
+        self._index: NoteIndex | None = None
+
+    # -- finding notes ------------------------------------------------------------------------
+
+    def index(self) -> NoteIndex:
+        """Every visible note no book has claimed, built once, and only when needed."""
+        if self._index is None:
+            tracked = self.state.load_paths()
+            entries = []
+            for path in self.vault.iter_notes():
+                if path in tracked:
+                    continue
+                try:
+                    text = self.vault.read_text(path)
+                except Exception as exc:  # unreadable or outside: not a candidate
+                    log.debug("not indexing %s: %s", path, exc)
+                    continue
+                if text is not None:
+                    entries.append(describe_note(path, text))
+            self._index = NoteIndex(entries)
+            log.info("looked through %d untracked notes in the vault", len(entries))
+        return self._index
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
 
+    def _default_path(self, book: Book, occupied: set[str] | None = None) -> str:
+        return naming.note_relpath(
+            self.options.folder,
+            book.category,
+            book.display_title,
+            book_id=book.user_book_id,
+            is_taken=lambda key: self._is_taken(key) or key in (occupied or ()),
+        )
+
+    def _new_path(self, book: Book) -> str:
+        """A free name for a new note: not claimed by a book, and no file there either."""
+        occupied: set[str] = set()
+        path = self._default_path(book)
+        while self.vault.exists(path):
+            occupied.add(naming.name_key(path))
+            path = self._default_path(book, occupied)
+        self.claimed.add(naming.name_key(path))
+        return path
+
+    # -- deciding -----------------------------------------------------------------------------
+
     def _plan(self, book: Book, record: NoteRecord | None) -> _Write | str:
-        """Decide what to do with one book: a write, or the name of what happened."""
+        """What to do with one book: a write, or the name of what happened instead."""
         if book.is_deleted:
             if record is not None:
                 self.report.deleted_upstream.append(record.path)
+                log.warning("%s: deleted in Readwise; the note is kept", record.path)
             return "deleted upstream"
         rendered = self.renderer.render_note(book)
-        digest = text_hash(rendered.text)
+        render_hash = text_hash(rendered.text)
+        new = layout_of(rendered)
         if record is None:
-            if not book.live_highlights():
-                return "empty"  # nothing to show yet; the note comes with the first highlight
-            path = naming.note_relpath(
-                self.folder,
-                book.category,
-                book.display_title,
-                book_id=book.user_book_id,
-                is_taken=self._is_taken,
-            )
-            self.claimed.add(naming.name_key(path))
-            if self.vault.exists(path):
-                self.report.skipped_foreign.append(path)
-                log.warning("%s exists and was not written by readwise-sync; left untouched", path)
-                return "foreign"
-            return _Write(book, path, rendered.text, digest, created=True)
-        if record.hash == digest and record.pending_hash is None:
-            return "unchanged"  # the note already holds this text: no need to even read it
-        current = self.vault.read_text(record.path)
+            return self._plan_new(book, rendered, render_hash, new)
+        if record.pending_hash is None and record.render_hash == render_hash:
+            return "unchanged"  # same rendering as last time: no need to even read the note
+
+        path = record.path
+        current = self.vault.read_text(path)
         if current is None:
-            if record.hash is None:  # claimed but never confirmed: a run died before writing
-                return _Write(book, record.path, rendered.text, digest, created=True)
-            self.report.skipped_missing.append(record.path)
-            log.warning("%s is gone (deleted or moved); not recreated", record.path)
-            return "missing"
-        current_digest = text_hash(current)
-        if current_digest == digest:
-            return _Write(book, record.path, rendered.text, digest, created=False, on_disk=True)
-        if record.is_ours(current_digest):
-            return _Write(book, record.path, rendered.text, digest, created=False)
-        self.report.skipped_edited.append(record.path)
-        log.warning("%s was edited since the last sync; left untouched", record.path)
-        return "edited"
+            if record.hash is None:  # claimed but never written: a run died before the write
+                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+            found = self.index().find(book, digest=record.hash)
+            if found is not None and not self.state.is_path_taken(naming.name_key(found)):
+                self.index().claim(found)
+                self.report.moved.append((path, found))
+                log.info("%s was moved to %s; following it", path, found)
+                path, current = found, self.vault.read_text(found)
+            elif self.options.recreate_deleted:
+                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+            else:
+                self.report.skipped_missing.append(path)
+                log.warning("%s: deleted (not found in the vault); not recreated", path)
+                return "missing"
+        assert current is not None
+
+        digest = text_hash(current)
+        last_hash, last_render, pending = record.hash, record.render_hash, False
+        if record.pending_hash is not None and digest == record.pending_hash:
+            last_hash, last_render, pending = record.pending_hash, record.pending_render_hash, True
+        stored = self.state.load_layout(book.user_book_id, pending=pending)
+        if digest == last_hash and last_hash == last_render:
+            # Exactly our last plain rendering: the user hasn't touched it; render it whole.
+            what = describe_changes(Layout.from_json(stored), new)
+            return _Write(
+                book,
+                path,
+                rendered.text,
+                render_hash,
+                new,
+                False,
+                what,
+                on_disk=digest == render_hash,
+            )
+        last = Layout.from_json(stored) if stored is not None else adopt_layout(current, new)
+        merged = merge_note(current, last, new, on_delete=self.options.on_delete)
+        conflicts = [(c.block_id, c.upstream) for c in merged.conflicts]
+        if conflicts:
+            log.warning("%s: %d conflict(s); your text was kept", path, len(conflicts))
+        return _Write(
+            book,
+            path,
+            merged.text,
+            render_hash,
+            merged.layout,
+            False,
+            merged.describe(),
+            on_disk=merged.text == current,
+            conflicts=conflicts,
+        )
+
+    def _plan_new(
+        self, book: Book, rendered: RenderedNote, render_hash: str, new: Layout
+    ) -> _Write | str:
+        if not book.live_highlights():
+            return "empty"  # nothing to show yet; the note comes with the first highlight
+        candidate = self.index().find(book, by_title=True) if self.options.adopt else None
+        if candidate is None:
+            default = self._default_path(book)
+            if self.vault.exists(default):
+                # A file sits where this note would go. If it is this book's note (made by
+                # another tool), adopt it; otherwise keep both and say so.
+                text = self.vault.read_text(default) or ""
+                if NoteIndex([describe_note(default, text)]).find(book, by_title=True):
+                    candidate = default
+            if candidate is None:
+                path = self._new_path(book)
+                if path != default:
+                    log.warning("%s is another note; this one goes to %s", default, path)
+                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+        self.claimed.add(naming.name_key(candidate))
+        if self._index is not None:
+            self._index.claim(candidate)
+        current = self.vault.read_text(candidate) or ""
+        merged = merge_note(current, adopt_layout(current, new), new, on_delete="keep")
+        self.report.adopted.append(candidate)
+        log.info("%s: adopted as the note of Readwise book %d", candidate, book.user_book_id)
+        return _Write(
+            book,
+            candidate,
+            merged.text,
+            render_hash,
+            merged.layout,
+            False,
+            "adopted: " + merged.describe(),
+            on_disk=merged.text == current,
+        )
+
+    # -- doing --------------------------------------------------------------------------------
 
     def sync_page(self, books: Iterable[Book]) -> None:
         books = list(books)
@@ -185,10 +324,11 @@ class _Run:
             outcome = self._plan(book, records.get(book.user_book_id))
             if isinstance(outcome, _Write):
                 writes.append(outcome)
-            elif outcome == "unchanged":
-                self.report.unchanged += 1
-            if self.on_book and not isinstance(outcome, _Write):
-                self.on_book(book, outcome)
+            else:
+                if outcome == "unchanged":
+                    self.report.unchanged += 1
+                if self.on_book:
+                    self.on_book(book, outcome)
         if self.report.dry_run:
             for write in writes:
                 self._count(write, changed=not write.on_disk)
@@ -196,43 +336,68 @@ class _Run:
         # 1. record intent, so a kill during step 2 never makes our text look like the user's
         with self.state.transaction():
             for write in writes:
-                key = naming.name_key(write.path)
-                self.state.save_pending(write.book.user_book_id, write.path, key, write.digest)
+                self.state.save_pending(
+                    write.book.user_book_id,
+                    write.path,
+                    naming.name_key(write.path),
+                    write.digest,
+                    write.render_hash,
+                    write.layout.to_json(),
+                )
         # 2. write the notes
-        done: list[_Write] = []
-        for write in writes:
-            if write.on_disk:
-                done.append(write)  # confirm only: rewriting would change nothing but the mtime
-                self._count(write, changed=False)
-                continue
-            try:
-                self.vault.write_text(write.path, write.text)
-            except ReadOnlyNote as exc:
-                log.warning("%s", exc)
-                self.report.skipped_readonly.append(write.path)
-                continue
-            done.append(write)
-            self._count(write, changed=True)
+        done: set[int] = set()  # indexes into writes
+        for number, write in enumerate(writes):
+            if not write.on_disk:
+                try:
+                    self.vault.write_text(write.path, write.text)
+                except ReadOnlyNote as exc:
+                    log.warning("%s", exc)
+                    self.report.skipped_readonly.append(write.path)
+                    continue
+            done.add(number)
+            self._count(write, changed=not write.on_disk)
         self.vault.flush()
         # 3. confirm
+        now = datetime.now(UTC).isoformat()
         with self.state.transaction():
-            for write in done:
-                self.state.save_written(write.book.user_book_id, write.digest)
-                self.state.save_book_data(
-                    write.book.user_book_id, write.book.model_dump(mode="json")
-                )
+            for number, write in enumerate(writes):
+                book_id = write.book.user_book_id
+                if number not in done:
+                    self.state.drop_pending(book_id)
+                    continue
+                self.state.save_written(book_id)
+                self.state.save_book_data(book_id, write.book.model_dump(mode="json"))
+                self.state.save_conflicts(book_id, write.path, write.conflicts, now)
 
     def _count(self, write: _Write, *, changed: bool) -> None:
+        if write.conflicts:
+            self.report.conflicts.append(write.path)
         if changed:
             (self.report.created if write.created else self.report.updated).append(write.path)
+            self.report.changes.append((write.path, write.what))
             self.report.highlights += len(write.book.live_highlights())
-            log.info("%s %s", "created" if write.created else "updated", write.path)
+            log.info("%s %s: %s", "created" if write.created else "updated", write.path, write.what)
         else:
             self.report.unchanged += 1
         if self.on_book:
-            self.on_book(
-                write.book, ("created" if write.created else "updated") if changed else "unchanged"
-            )
+            outcome = ("created" if write.created else "updated") if changed else "unchanged"
+            self.on_book(write.book, outcome)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _options(settings: Settings, **overrides: Any) -> RunOptions:
+    options = RunOptions(
+        folder=settings.folder,
+        on_delete=settings.on_delete,
+        recreate_deleted=settings.recreate_deleted,
+    )
+    for key, value in overrides.items():
+        setattr(options, key, value)
+    return options
 
 
 def sync_once(
@@ -240,6 +405,7 @@ def sync_once(
     *,
     full: bool = False,
     dry_run: bool = False,
+    recreate_deleted: bool | None = None,
     client: ReadwiseClient | None = None,
     on_book: Callable[[Book, str], None] | None = None,
 ) -> SyncReport:
@@ -258,10 +424,13 @@ def sync_once(
     requests_before = client.requests_made
     state = State.open(state_db_path(settings.state_dir, vault.root))
     try:
-        run = _Run(vault, state, renderer, settings.folder, report, on_book)
         started = report.started_at
         assert started is not None
         cursor = None if full else state.load_cursor()
+        overrides: dict[str, Any] = {"adopt": cursor is None}
+        if recreate_deleted is not None:
+            overrides["recreate_deleted"] = recreate_deleted
+        run = _Run(vault, state, renderer, _options(settings, **overrides), report, on_book)
         if cursor is None:
             for page in client.iter_export():
                 run.sync_page(page.results)
@@ -283,3 +452,16 @@ def sync_once(
         state.close()
         if own_client:
             client.close()
+
+
+def rerender_all(settings: Settings, *, dry_run: bool = False) -> SyncReport:
+    """Apply the current templates to every tracked note, from the stored data (no network)."""
+    vault = Vault(settings.require_vault())
+    renderer = Renderer(settings.template_dir, settings.tzinfo())
+    report = SyncReport(full=True, dry_run=dry_run, started_at=datetime.now(UTC))
+    with State.open(state_db_path(settings.state_dir, vault.root)) as state:
+        run = _Run(vault, state, renderer, _options(settings), report, None)
+        for batch in state.iter_book_data():
+            run.sync_page(Book.model_validate(data) for data in batch)
+    report.finished_at = datetime.now(UTC)
+    return report

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 from .errors import OutsideVault, ReadOnlyNote, VaultError
@@ -114,6 +115,19 @@ class Vault:
             raise VaultError(f"{relpath} is not UTF-8 text; left untouched", path=relpath) from exc
         except OSError as exc:
             raise VaultError(f"cannot read {relpath}: {exc.strerror}", path=relpath) from exc
+
+    def iter_notes(self) -> Iterator[str]:
+        """Relative paths of the vault's visible Markdown notes.
+
+        Hidden folders (``.obsidian``, ``.trash``, our own state) are skipped, and
+        symlinked folders are not followed, so the walk stays inside the vault.
+        """
+        for folder, dirs, files in os.walk(self.root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            base = Path(folder).relative_to(self.root)
+            for name in sorted(files):
+                if name.endswith(".md") and not name.startswith("."):
+                    yield (base / name).as_posix()
 
     # -- writing ------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def test_quiet_prints_nothing_on_success(env: dict[str, str], vault: Path) -> No
 def test_dry_run_lists_changes_and_writes_nothing(env: dict[str, str], vault: Path) -> None:
     result = run_cli("sync", "--dry-run", "--vault", str(vault), env=env)
     assert result.returncode == 0
-    assert "would create Readwise/Books/Walden.md" in result.stdout
+    assert "would create Readwise/Books/Walden.md: 4 highlights" in result.stdout
     assert list(vault.iterdir()) == []
 
 

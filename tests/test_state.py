@@ -53,16 +53,20 @@ def test_cursor_round_trip(tmp_path: Path) -> None:
 def test_pending_then_written(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with state.transaction():
-            state.save_pending(7, "Readwise/Books/A.md", "readwise/books/a.md", "h1")
+            state.save_pending(
+                7, "Readwise/Books/A.md", "readwise/books/a.md", "h1", "h1", {"blocks": []}
+            )
         record = state.load_notes([7, 8])[7]
         assert record.hash is None and record.pending_hash == "h1"
         assert record.is_ours("h1") and not record.is_ours("h2")
         assert state.is_path_taken("readwise/books/a.md")
         with state.transaction():
-            state.save_written(7, "h1")
+            state.save_written(7)
             state.save_book_data(7, {"user_book_id": 7, "title": "A"})
         record = state.load_notes([7])[7]
         assert (record.hash, record.pending_hash) == ("h1", None)
+        assert record.was_plain
+        assert state.load_layout(7) == {"blocks": []}
         assert state.load_book_data(7) == {"user_book_id": 7, "title": "A"}
         assert state.count_notes() == 1
 
@@ -70,7 +74,7 @@ def test_pending_then_written(tmp_path: Path) -> None:
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with pytest.raises(RuntimeError), state.transaction():
-            state.save_pending(7, "A.md", "a.md", "h1")
+            state.save_pending(7, "A.md", "a.md", "h1", "h1", {})
             raise RuntimeError("killed")
         assert state.load_notes([7]) == {}
 
@@ -79,7 +83,7 @@ def test_many_ids_load_in_chunks(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with state.transaction():
             for i in range(1200):
-                state.save_pending(i, f"{i}.md", f"{i}.md", "h")
+                state.save_pending(i, f"{i}.md", f"{i}.md", "h", "h", {})
         assert len(state.load_notes(range(1500))) == 1200
 
 

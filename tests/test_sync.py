@@ -15,7 +15,7 @@ from readwise_sync.errors import ServerError
 from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
-from readwise_sync.sync import sync_once, text_hash
+from readwise_sync.sync import sync_once
 
 from .conftest import REFDATA, TOKEN, fast_client, mtimes, need_shared, note_files
 
@@ -201,18 +201,24 @@ def test_dry_run_writes_nothing(settings: Settings, fake: FakeReadwise) -> None:
     assert report.summary().startswith("4 notes would be created")
 
 
-def test_a_note_the_user_edited_is_left_untouched_and_reported(
+def test_a_note_the_user_edited_gets_new_highlights_and_keeps_their_text(
     settings: Settings, fake: FakeReadwise
 ) -> None:
     sync_once(settings)
     path = settings.vault / WALDEN  # type: ignore[operator]
-    edited = path.read_text(encoding="utf-8") + "\nMy own thoughts on Walden.\n"
+    original = path.read_text(encoding="utf-8")
+    edited = original + "\nMy own thoughts on Walden.\n"
     path.write_text(edited, encoding="utf-8")
     fake.add_highlight(38100452, text="A new one.", location=4000, location_type="location")
     report = sync_once(settings)
-    assert path.read_text(encoding="utf-8") == edited
-    assert report.skipped_edited == [WALDEN]
-    assert "1 left untouched" in report.summary()
+    text = path.read_text(encoding="utf-8")
+    new_block = (
+        "- A new one. ([Location 4000](kindle://book?action=open&asin=B0DEMO0WLD&location=4000))\n"
+    )
+    # the new highlight joins the list; the user's paragraph after it stays after it
+    assert text == original + new_block + "\nMy own thoughts on Walden.\n"
+    assert report.updated == [WALDEN]
+    assert report.changes == [(WALDEN, "1 highlight added")]
 
 
 def test_a_note_the_user_deleted_is_not_recreated(settings: Settings, fake: FakeReadwise) -> None:
@@ -232,8 +238,9 @@ def test_a_file_not_written_by_us_is_never_overwritten(
     target.write_text("my own Walden note\n", encoding="utf-8")
     report = sync_once(settings)
     assert target.read_text(encoding="utf-8") == "my own Walden note\n"
-    assert report.skipped_foreign == [WALDEN]
-    assert len(report.created) == 3
+    # keep both: the book's note goes next to it under a suffixed name
+    assert "Readwise/Books/Walden (38100452).md" in report.created
+    assert len(report.created) == 4
 
 
 def test_names_stay_put_when_titles_change(settings: Settings, fake: FakeReadwise) -> None:
@@ -247,24 +254,36 @@ def test_names_stay_put_when_titles_change(settings: Settings, fake: FakeReadwis
     assert not (settings.vault / "Readwise/Books/Walden Annotated.md").exists()  # type: ignore[operator]
 
 
-def test_a_run_killed_between_write_and_confirm_converges(
-    settings: Settings, fake: FakeReadwise
+@pytest.mark.parametrize("kill_at", ["before the write", "after the write"])
+def test_a_run_killed_mid_page_converges_without_duplicates(
+    settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch, kill_at: str
 ) -> None:
-    """The pending hash makes a half-recorded write recognisably ours, not a user's edit."""
+    """The pending record makes a half-recorded write recognisably ours, not a user's edit."""
+    from readwise_sync.vault import Vault
+
     sync_once(settings)
-    fake.add_highlight(38100452, text="Written, never confirmed.", location=4000)
     path = settings.vault / WALDEN  # type: ignore[operator]
-    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:  # type: ignore[arg-type]
-        record = state.load_notes([38100452])[38100452]
-        # Simulate: pending recorded, file replaced by some other text of ours, then killed.
-        interim = path.read_text(encoding="utf-8") + "- interim text of ours\n"
-        with state.transaction():
-            state.save_pending(38100452, record.path, record.path.casefold(), text_hash(interim))
-    path.write_text(interim, encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + "\nMine.\n", encoding="utf-8")
+    fake.add_highlight(38100452, text="Written once.", location=4000)
+
+    def killed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # what a SIGINT looks like from inside
+
+    if kill_at == "before the write":
+        monkeypatch.setattr(Vault, "write_text", killed)
+    else:
+        monkeypatch.setattr(State, "save_written", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sync_once(settings)
+    monkeypatch.undo()
+    assert ("Written once." in path.read_text(encoding="utf-8")) == (kill_at == "after the write")
     report = sync_once(settings)
-    assert report.skipped_edited == []
     text = path.read_text(encoding="utf-8")
-    assert "Written, never confirmed." in text and "interim text" not in text
+    assert text.count("Written once.") == 1
+    assert text.endswith("\nMine.\n")
+    assert report.conflicts == [] and report.skipped_missing == []
+    again = sync_once(settings, full=True)
+    assert again.updated == [] and again.created == []
 
 
 def test_notes_and_state_after_hostile_titles(tmp_path: Path) -> None:
