@@ -436,7 +436,8 @@ def sync_once(
                 run.sync_page(page.results)
         else:
             changed: dict[int, None] = {}  # ordered set: keep the server's order
-            for page in client.iter_export(updated_after=cursor - OVERLAP):
+            # includeDeleted here too: a change that is only a deletion must still be seen.
+            for page in client.iter_export(updated_after=cursor - OVERLAP, include_deleted=True):
                 changed.update((book.user_book_id, None) for book in page.results)
             for chunk in _chunks(list(changed), IDS_PER_REQUEST):
                 for page in client.iter_export(ids=chunk, include_deleted=True):
