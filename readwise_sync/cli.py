@@ -4,6 +4,7 @@ The only place that turns errors into messages and exit codes:
 
     0  done             2  usage or config error
     1  sync failed      3  token rejected
+                        4  another run holds the vault's lock
 
 A user's mistake is one clear line on stderr, never a traceback (``-v``
 adds the traceback of an unexpected error). On a terminal a progress line
@@ -14,7 +15,9 @@ The closing summary goes to stdout, unless ``-q``.
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -23,15 +26,18 @@ import click
 
 from . import __version__
 from .config import Settings, load_settings
-from .errors import ConfigError, ReadwiseSyncError, TokenRejected
+from .errors import ConfigError, Interrupted, Locked, ReadwiseSyncError, TokenRejected
 
 log = logging.getLogger("readwise_sync")
 
 
-def _setup_logging(verbose: int, quiet: bool) -> None:
-    level = logging.ERROR if quiet else logging.INFO if verbose else logging.WARNING
+_STAMPED = "%(asctime)s %(levelname)s %(message)s"
+
+
+def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
+    level = logging.ERROR if quiet else logging.INFO if verbose or daemon else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    fmt = "%(asctime)s %(levelname)s %(message)s" if verbose else "%(levelname)s: %(message)s"
+    fmt = _STAMPED if verbose or daemon else "%(levelname)s: %(message)s"
     handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -39,10 +45,48 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     # httpx logs every request at INFO; only -vv wants that much. URLs never hold the token.
     logging.getLogger("httpx").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # apscheduler narrates every job run; the daemon logs what matters itself.
+    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose > 1 else logging.ERROR)
 
 
-def _fail(error: BaseException, verbose: int) -> NoReturn:
+def _add_log_file(settings: Settings) -> None:
+    """``log_file`` in the config: also log to a rotating file (1 MB, 3 old ones kept)."""
+    if settings.log_file is None:
+        return
+    from logging.handlers import RotatingFileHandler
+
+    settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handler = RotatingFileHandler(
+        settings.log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+    )
+    handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
+    logging.getLogger().addHandler(handler)
+    if logging.getLogger().level > logging.INFO:
+        handler.setLevel(logging.INFO)
+        logging.getLogger().setLevel(logging.INFO)
+        for other in logging.getLogger().handlers:
+            if other is not handler and other.level == logging.NOTSET:
+                other.setLevel(logging.WARNING)
+
+
+def _graceful_stop() -> threading.Event:
+    """SIGTERM (and a first Ctrl-C) ask the run to finish the note it is writing and stop."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now (writes are atomic anyway)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _fail(error: BaseException, verbose: int, quiet: bool = False) -> NoReturn:
     """Print one line per problem and exit with the error's code."""
+    if isinstance(error, Locked) and quiet:
+        sys.exit(error.exit_code)  # cron with -q: another run is on it, nothing to say
     if isinstance(error, ReadwiseSyncError):
         lines = error.problems if isinstance(error, ConfigError) else [str(error)]
         for line in lines:
@@ -147,6 +191,13 @@ def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
 @click.option(
     "--recreate-deleted", is_flag=True, help="Write again the notes you deleted from the vault."
 )
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="When another run is syncing this vault, wait up to SECONDS for it (default: exit 4).",
+)
 def sync(
     vault: Path | None,
     config: Path | None,
@@ -156,29 +207,70 @@ def sync(
     full: bool,
     dry_run: bool,
     recreate_deleted: bool,
+    wait: float,
 ) -> None:
     """Fetch what changed in Readwise and update the notes once."""
     _setup_logging(verbose, quiet)
     from .sync import sync_once
 
-    on_book, stop = _progress(quiet)
+    stop_requested = _graceful_stop()
+    on_book, stop_progress = _progress(quiet)
     try:
         settings = _settings(config, vault, state_dir)
+        _add_log_file(settings)
         report = sync_once(
             settings,
             full=full,
             dry_run=dry_run,
             recreate_deleted=True if recreate_deleted else None,
             on_book=on_book,
+            stop=stop_requested,
+            lock_wait=wait,
         )
     except (Exception, KeyboardInterrupt) as exc:
-        stop()
-        if isinstance(exc, KeyboardInterrupt):
-            click.echo("readwise-sync: interrupted; the next run picks up from here", err=True)
+        stop_progress()
+        if isinstance(exc, Interrupted | KeyboardInterrupt):
+            click.echo("readwise-sync: stopped; the next run picks up from here", err=True)
             sys.exit(130)
-        _fail(exc, verbose)
-    stop()
+        _fail(exc, verbose, quiet)
+    stop_progress()
     _print_report(report, quiet, verbose)
+
+
+@main.command()
+@_common
+@click.option("--interval", metavar="DURATION", help="Sync every DURATION: 90s, 30m, 1h, 1d.")
+@click.option("--cron", metavar="EXPR", help="Sync on a cron schedule, e.g. '*/30 * * * *'.")
+def daemon(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    interval: str | None,
+    cron: str | None,
+) -> None:
+    """Sync now, then on a schedule (default every hour), until stopped.
+
+    SIGTERM or Ctrl-C stop it cleanly (exit 0); SIGHUP reloads the config. A
+    rejected token (exit 3) or a bad config (exit 2) stops it.
+    """
+    _setup_logging(verbose, quiet, daemon=True)
+    from .config import parse_duration
+    from .daemon import Daemon
+
+    if interval and cron:
+        _fail(ConfigError("give --interval or --cron, not both"), verbose)
+    try:
+        seconds = parse_duration(interval) if interval else None
+        runner = Daemon(lambda: _settings(config, vault, state_dir), interval=seconds, cron=cron)
+        runner.settings.require_vault()
+        runner.settings.require_token()
+        _add_log_file(runner.settings)
+        code = runner.run()
+    except Exception as exc:
+        _fail(exc, verbose, quiet)
+    sys.exit(code)
 
 
 @main.command()
@@ -222,6 +314,7 @@ def status(
     _setup_logging(verbose, quiet)
     import json
 
+    from .daemon import read_daemon_status
     from .paths import state_db_path
     from .state import State
 
@@ -231,25 +324,22 @@ def status(
         db = state_db_path(settings.state_dir, root)
         if db.exists():
             with State.open(db) as state:
-                info = {
-                    "vault": str(root),
-                    "state": str(db),
-                    "config": str(settings.config_file) if settings.config_file else None,
+                recorded = {
                     "notes_tracked": state.count_notes(),
                     "cursor": (c.isoformat() if (c := state.load_cursor()) else None),
                     "last_run": state.load_last_run(),
                     "conflicts": state.load_conflicts(),
                 }
         else:
-            info = {
-                "vault": str(root),
-                "state": str(db),
-                "config": str(settings.config_file) if settings.config_file else None,
-                "notes_tracked": 0,
-                "cursor": None,
-                "last_run": None,
-                "conflicts": [],
-            }
+            recorded = {"notes_tracked": 0, "cursor": None, "last_run": None, "conflicts": []}
+        info = {
+            "vault": str(root),
+            "state": str(db),
+            "config": str(settings.config_file) if settings.config_file else None,
+            "log_file": str(settings.log_file) if settings.log_file else None,
+            "daemon": read_daemon_status(settings),
+            **recorded,
+        }
     except Exception as exc:
         _fail(exc, verbose)
     if as_json:
@@ -260,11 +350,18 @@ def status(
     if last:
         created, updated = len(last["created"]), len(last["updated"])
         click.echo(
-            f"last run: {last['finished_at']}: ok, {created} created, {updated} updated, "
-            f"{last['highlights']} highlights"
+            f"last run: {last['finished_at']}: {last.get('result', 'ok')}, {created} created, "
+            f"{updated} updated, {last['highlights']} highlights"
         )
     else:
         click.echo("last run: never")
+    daemon_info = info["daemon"]
+    if daemon_info:
+        click.echo(
+            f"daemon: running (pid {daemon_info['pid']}), next run {daemon_info['next_run']}"
+        )
+    else:
+        click.echo("daemon: not running")
     click.echo(f"notes tracked: {info['notes_tracked']}")
     conflicts = info["conflicts"]
     click.echo(f"conflicts waiting: {len(conflicts)}")
@@ -275,6 +372,7 @@ def status(
         click.echo(f"  {conflict['path']} [{conflict['block_id']}]: {what}")
     click.echo(f"state: {info['state']}")
     click.echo(f"config: {info['config'] or 'none (defaults and environment)'}")
+    click.echo(f"log file: {info['log_file'] or 'none (logs go to stderr)'}")
 
 
 @main.command()
@@ -361,3 +459,50 @@ def demo(path: Path, verbose: int) -> None:
     else:
         click.echo(f"The notes in {path.resolve()} are already up to date.")
     click.echo("Open that folder as a vault in Obsidian, or run `readwise-sync demo` again.")
+
+
+@main.group()
+def service() -> None:
+    """Run readwise-sync as a background service (systemd on Linux, launchd on macOS)."""
+
+
+@service.command("install")
+@_common
+@click.option("--timer", is_flag=True, help="A one-shot sync on a systemd timer, not a daemon.")
+def service_install(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    timer: bool,
+) -> None:
+    """Write the user service for this machine and print the command that enables it."""
+    _setup_logging(verbose, quiet)
+    from .service import install
+
+    try:
+        settings = _settings(config, vault, state_dir)
+        root = settings.require_vault().expanduser().resolve()
+        settings.require_token()
+        args: list[str] = []
+        if vault is not None:
+            args += ["--vault", str(root)]
+        if config is not None:
+            args += ["--config", str(config.expanduser().resolve())]
+        if state_dir is not None:
+            args += ["--state-dir", str(state_dir.expanduser().resolve())]
+        writable = [str(root), str(settings.state_dir.expanduser().resolve())]
+        if settings.log_file is not None:
+            writable.append(str(settings.log_file.parent.resolve()))
+        written, enable = install(timer=timer, args=args, writable=writable)
+    except Exception as exc:
+        _fail(exc, verbose, quiet)
+    for path in written:
+        click.echo(f"wrote {path}")
+    if settings.token_source == "READWISE_TOKEN":
+        click.echo(
+            "note: the service won't see READWISE_TOKEN from this shell; "
+            "put token_file in the config file"
+        )
+    click.echo(f"enable it with:\n  {enable}")

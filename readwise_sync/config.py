@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,9 +27,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .paths import default_config_file, default_state_dir
+from .paths import default_config_file, default_log_dir, default_state_dir
 
 DEFAULT_API_URL = "https://readwise.io"
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``90s``, ``30m``, ``1h``, ``1d`` (or a bare number of seconds) to seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
+    if not match or float(match.group(1)) <= 0:
+        raise ConfigError(f"interval: {text!r} is not a duration like 90s, 30m, 1h or 1d")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
 
 
 class _FileConfig(BaseModel):
@@ -48,6 +58,9 @@ class _FileConfig(BaseModel):
     retries: int = Field(default=6, ge=0, le=20)
     on_delete: Literal["remove", "keep"] = "remove"
     recreate_deleted: bool = False
+    interval: str | None = None
+    cron: str | None = None
+    log_file: bool | str = False
 
 
 @dataclass
@@ -65,6 +78,9 @@ class Settings:
     retries: int = 6
     on_delete: str = "remove"  # a highlight deleted in Readwise: "remove" its block, or "keep"
     recreate_deleted: bool = False  # write again the notes the user deleted
+    interval: str | None = None  # the daemon's schedule: a duration ("1h") ...
+    cron: str | None = None  # ... or a cron expression
+    log_file: Path | None = None  # also log to this file (rotated)
     config_file: Path | None = None  # the file these came from, if any
     token_source: str | None = None  # where the token came from, for `check`
 
@@ -165,6 +181,20 @@ def load_settings(
     settings.retries = file_config.retries
     settings.on_delete = file_config.on_delete
     settings.recreate_deleted = file_config.recreate_deleted
+    settings.interval, settings.cron = file_config.interval, file_config.cron
+    if file_config.log_file is True:
+        settings.log_file = default_log_dir() / "readwise-sync.log"
+    elif isinstance(file_config.log_file, str) and file_config.log_file:
+        settings.log_file = as_path(file_config.log_file)
+    if settings.interval and settings.cron:
+        problems.append("interval and cron: set one of them, not both")
+    if settings.interval:
+        try:
+            parse_duration(settings.interval)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if settings.cron and len(settings.cron.split()) != 5:
+        problems.append(f"cron: {settings.cron!r} needs five fields, like '*/30 * * * *'")
     settings.timezone = file_config.timezone
 
     if not settings.api_url.startswith(("https://", "http://")):

@@ -18,7 +18,9 @@ header) and server ``detail`` texts only.
     ├── VaultError (exit 1)            the vault cannot be written as asked
     │   ├── OutsideVault               a target that resolves outside the vault
     │   └── ReadOnlyNote               a note the user made read-only (skipped, not fatal)
-    └── StateError (exit 1)            the state database is unusable
+    ├── StateError (exit 1)            the state database is unusable
+    ├── Locked (exit 4)                another run holds the vault's lock
+    └── Interrupted (exit 1)           a run stopped early on request (SIGTERM/SIGINT)
 """
 
 from __future__ import annotations
@@ -111,3 +113,17 @@ class ReadOnlyNote(VaultError):
 
 class StateError(ReadwiseSyncError):
     """The state database cannot be opened or is of an unknown schema."""
+
+
+class Locked(ReadwiseSyncError):
+    """Another run is syncing this vault; ``pid`` names it when known."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, pid: int | None = None) -> None:
+        self.pid = pid
+        super().__init__(message)
+
+
+class Interrupted(ReadwiseSyncError):
+    """A run stopped early on request; what it wrote is recorded, the cursor is not moved."""

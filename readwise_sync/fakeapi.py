@@ -117,6 +117,7 @@ class FakeReadwise:
         self._hits: deque[float] = deque()
         self._last_now: datetime | None = None
         self._server: _Server | None = None
+        self._port = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
 
@@ -135,7 +136,9 @@ class FakeReadwise:
     def start(self) -> Self:
         if self._server is None:
             self._stopping.clear()
-            self._server = _Server(self)
+            # A restarted server comes back on its old port: "the server is back" for a client.
+            self._server = _Server(self, self._port)
+            self._port = self._server.server_port
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},  # short poll so stop() returns promptly
@@ -491,9 +494,9 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True  # a handler stuck in a delay must not block interpreter exit
 
-    def __init__(self, fake: FakeReadwise) -> None:
+    def __init__(self, fake: FakeReadwise, port: int = 0) -> None:
         self.fake = fake
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", port), _Handler)
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind would call socket.getfqdn(), a reverse DNS lookup; skip it.

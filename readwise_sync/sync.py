@@ -27,16 +27,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from . import naming
 from .client import ReadwiseClient
 from .config import Settings
-from .errors import ReadOnlyNote
+from .errors import Interrupted, ReadOnlyNote, ReadwiseSyncError
 from .locate import NoteIndex, describe_note
+from .lock import vault_lock
 from .merge import Layout, adopt_layout, describe_changes, layout_frontmatter, merge_note
 from .models import Book
 from .paths import state_db_path
@@ -152,7 +155,9 @@ class _Run:
         options: RunOptions,
         report: SyncReport,
         on_book: Callable[[Book, str], None] | None,
+        stop: threading.Event | None = None,
     ) -> None:
+        self.stop = stop
         self.vault = vault
         self.state = state
         self.renderer = renderer
@@ -315,7 +320,12 @@ class _Run:
 
     # -- doing --------------------------------------------------------------------------------
 
+    def check_stop(self) -> None:
+        if self.stop is not None and self.stop.is_set():
+            raise Interrupted("stopped on request; the next run picks up from here")
+
     def sync_page(self, books: Iterable[Book]) -> None:
+        self.check_stop()
         books = list(books)
         self.report.books_seen += len(books)
         records = self.state.load_notes(book.user_book_id for book in books)
@@ -347,6 +357,8 @@ class _Run:
         # 2. write the notes
         done: set[int] = set()  # indexes into writes
         for number, write in enumerate(writes):
+            if self.stop is not None and self.stop.is_set():
+                break  # the note being written was finished; record what was done, then stop
             if not write.on_disk:
                 try:
                     self.vault.write_text(write.path, write.text)
@@ -368,6 +380,7 @@ class _Run:
                 self.state.save_written(book_id)
                 self.state.save_book_data(book_id, write.book.model_dump(mode="json"))
                 self.state.save_conflicts(book_id, write.path, write.conflicts, now)
+        self.check_stop()
 
     def _count(self, write: _Write, *, changed: bool) -> None:
         if write.conflicts:
@@ -408,9 +421,34 @@ def sync_once(
     recreate_deleted: bool | None = None,
     client: ReadwiseClient | None = None,
     on_book: Callable[[Book, str], None] | None = None,
+    stop: threading.Event | None = None,
+    lock_wait: float = 0.0,
 ) -> SyncReport:
-    """Run one sync of ``settings.vault`` and return what it did."""
+    """Run one sync of ``settings.vault`` and return what it did.
+
+    Holds the vault's lock throughout (raising :class:`Locked` when another run
+    has it for longer than ``lock_wait`` seconds). Setting ``stop`` makes the run
+    finish the note it is writing, record what it did and raise :class:`Interrupted`.
+    """
     vault = Vault(settings.require_vault())
+    with vault_lock(lock_path(settings, vault), wait=lock_wait):
+        return _sync_locked(settings, vault, full, dry_run, recreate_deleted, client, on_book, stop)
+
+
+def lock_path(settings: Settings, vault: Vault) -> Path:
+    return state_db_path(settings.state_dir, vault.root).with_suffix(".lock")
+
+
+def _sync_locked(
+    settings: Settings,
+    vault: Vault,
+    full: bool,
+    dry_run: bool,
+    recreate_deleted: bool | None,
+    client: ReadwiseClient | None,
+    on_book: Callable[[Book, str], None] | None,
+    stop: threading.Event | None,
+) -> SyncReport:
     renderer = Renderer(settings.template_dir, settings.tzinfo())
     own_client = client is None
     if client is None:
@@ -430,7 +468,7 @@ def sync_once(
         overrides: dict[str, Any] = {"adopt": cursor is None}
         if recreate_deleted is not None:
             overrides["recreate_deleted"] = recreate_deleted
-        run = _Run(vault, state, renderer, _options(settings, **overrides), report, on_book)
+        run = _Run(vault, state, renderer, _options(settings, **overrides), report, on_book, stop)
         if cursor is None:
             for page in client.iter_export():
                 run.sync_page(page.results)
@@ -439,6 +477,7 @@ def sync_once(
             # includeDeleted here too: a change that is only a deletion must still be seen.
             for page in client.iter_export(updated_after=cursor - OVERLAP, include_deleted=True):
                 changed.update((book.user_book_id, None) for book in page.results)
+                run.check_stop()
             for chunk in _chunks(list(changed), IDS_PER_REQUEST):
                 for page in client.iter_export(ids=chunk, include_deleted=True):
                     run.sync_page(page.results)
@@ -447,20 +486,32 @@ def sync_once(
         if not dry_run:
             with state.transaction():
                 state.save_cursor(started)
-                state.save_last_run(report.as_dict())
+                state.save_last_run({**report.as_dict(), "result": "ok"})
         return report
+    except ReadwiseSyncError as exc:
+        if not dry_run:  # what was written is recorded; the cursor stays where it was
+            report.finished_at = datetime.now(UTC)
+            reason = "stopped" if isinstance(exc, Interrupted) else f"failed: {exc}"
+            with state.transaction():
+                state.save_last_run({**report.as_dict(), "result": reason})
+        raise
     finally:
         state.close()
         if own_client:
             client.close()
 
 
-def rerender_all(settings: Settings, *, dry_run: bool = False) -> SyncReport:
+def rerender_all(
+    settings: Settings, *, dry_run: bool = False, lock_wait: float = 0.0
+) -> SyncReport:
     """Apply the current templates to every tracked note, from the stored data (no network)."""
     vault = Vault(settings.require_vault())
     renderer = Renderer(settings.template_dir, settings.tzinfo())
     report = SyncReport(full=True, dry_run=dry_run, started_at=datetime.now(UTC))
-    with State.open(state_db_path(settings.state_dir, vault.root)) as state:
+    with (
+        vault_lock(lock_path(settings, vault), wait=lock_wait),
+        State.open(state_db_path(settings.state_dir, vault.root)) as state,
+    ):
         run = _Run(vault, state, renderer, _options(settings), report, None)
         for batch in state.iter_book_data():
             run.sync_page(Book.model_validate(data) for data in batch)

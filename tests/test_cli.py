@@ -151,3 +151,17 @@ def test_demo_works_in_a_fresh_folder(tmp_path: Path) -> None:
     assert not (tmp_path / "untouched").exists()  # the demo keeps its state inside its folder
     again = run_cli("demo", str(target))
     assert again.returncode == 0 and "already up to date" in again.stdout
+
+
+def test_log_file_gets_the_run_and_never_the_token(
+    env: dict[str, str], vault: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "sync.log"
+    config = Path(env["READWISE_SYNC_CONFIG"])
+    config.write_text(config.read_text() + f'log_file = "{log}"\n', encoding="utf-8")
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    text = log.read_text(encoding="utf-8")
+    assert "created Readwise/Books/Walden.md" in text  # INFO lines reach the file ...
+    assert "created" not in result.stderr  # ... while the terminal stays quiet
+    assert TOKEN not in text

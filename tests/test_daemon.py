@@ -1,0 +1,249 @@
+"""The daemon and the vault lock, as real processes against the fake server over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from readwise_sync.fakeapi import FakeReadwise
+
+from .conftest import TOKEN, note_files
+
+EXPORT = "/api/v2/export/"
+
+
+def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def exports(fake: FakeReadwise) -> int:
+    return sum(1 for r in fake.requests if r.path == EXPORT)
+
+
+@pytest.fixture
+def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
+    config = tmp_path / "config.toml"
+    config.write_text('timezone = "UTC"\ntimeout = 3\n', encoding="utf-8")
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
+    return {
+        **base,
+        "READWISE_TOKEN": TOKEN,
+        "READWISE_API_URL": fake.url,
+        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
+        "READWISE_SYNC_CONFIG": str(config),
+    }
+
+
+class Proc:
+    """A readwise-sync child process whose stderr goes to a file we can read while it runs."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.handle = log.open("w")
+        self.popen = subprocess.Popen(
+            [sys.executable, "-m", "readwise_sync", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self.handle,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+
+    def lines(self) -> list[str]:
+        return self.log.read_text(encoding="utf-8").splitlines()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, float]:
+        started = time.monotonic()
+        self.popen.send_signal(sig)
+        code = self.popen.wait(timeout=timeout)
+        return code, time.monotonic() - started
+
+    def close(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+        self.handle.close()
+
+
+@pytest.fixture
+def spawn(tmp_path: Path) -> Iterator[Callable[..., Proc]]:
+    procs: list[Proc] = []
+
+    def start(*args: str, env: dict[str, str]) -> Proc:
+        proc = Proc(list(args), env, tmp_path / f"proc-{len(procs)}.log")
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.close()
+
+
+@pytest.mark.timeout(60)
+def test_daemon_syncs_on_schedule_and_stops_cleanly_on_sigterm(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    daemon = spawn("daemon", "--interval", "2s", "--vault", str(vault), env=env)
+    assert wait_for(lambda: exports(fake) >= 3, 10), daemon.lines()  # at start, then twice more
+    code, took = daemon.stop(signal.SIGTERM)
+    assert code == 0 and took < 10
+    assert len(note_files(vault)) == 4
+    assert sum("sync done" in line for line in daemon.lines()) >= 2
+    assert not any("Traceback" in line for line in daemon.lines())
+
+
+@pytest.mark.timeout(60)
+def test_daemon_stops_cleanly_mid_sync(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    fake.delay(30)  # the first request hangs: SIGTERM arrives while a sync is running
+    daemon = spawn("daemon", "--vault", str(vault), env=env)
+    assert wait_for(lambda: exports(fake) >= 1, 10)
+    code, took = daemon.stop(signal.SIGTERM)
+    assert code == 0 and took < 10
+
+
+@pytest.mark.timeout(60)
+def test_stopped_daemon_makes_one_run_on_resume_not_a_burst(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    daemon = spawn("daemon", "--interval", "1s", "--vault", str(vault), env=env)
+    assert wait_for(lambda: exports(fake) >= 2, 10)
+    daemon.popen.send_signal(signal.SIGSTOP)
+    time.sleep(0.3)  # let anything in flight land
+    before = exports(fake)
+    time.sleep(5)  # several ticks missed
+    assert exports(fake) == before
+    daemon.popen.send_signal(signal.SIGCONT)
+    assert wait_for(lambda: exports(fake) > before, 5)
+    time.sleep(0.6)  # less than a tick: a burst would show up here
+    assert exports(fake) == before + 1
+    assert daemon.stop()[0] == 0
+
+
+@pytest.mark.timeout(90)
+def test_daemon_rides_out_a_server_outage(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    fake.stop()  # the server is down: connections are refused
+    daemon = spawn("daemon", "--interval", "1s", "--vault", str(vault), env=env)
+    assert wait_for(lambda: sum("sync failed" in ln for ln in daemon.lines()) >= 3, 20)
+    assert daemon.popen.poll() is None  # still running
+    while_down = daemon.lines()
+    fake.start()  # back, on the same port
+    assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 20), daemon.lines()
+    assert len(note_files(vault)) == 4
+    # one line per failed attempt: nothing else was logged while the server was down
+    assert "daemon started" in while_down[0]
+    assert all("WARNING sync failed: no answer from" in line for line in while_down[1:]), while_down
+    assert daemon.stop()[0] == 0
+
+
+@pytest.mark.timeout(60)
+def test_rejected_token_stops_the_daemon_with_exit_3(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    daemon = spawn(
+        "daemon", "--vault", str(vault), env={**env, "READWISE_TOKEN": "nope-0123456789"}
+    )
+    assert daemon.popen.wait(timeout=20) == 3
+    assert any("token rejected" in line for line in daemon.lines())
+    assert not any("nope-0123456789" in line for line in daemon.lines())
+
+
+@pytest.mark.timeout(60)
+def test_two_syncs_at_once_one_runs_the_other_exits_4(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    fake.delay(2)  # the first run holds the lock for a while
+    first = spawn("sync", "--vault", str(vault), env=env)
+    second = spawn("sync", "--vault", str(vault), env=env)
+    codes = sorted([first.popen.wait(timeout=30), second.popen.wait(timeout=30)])
+    assert codes == [0, 4]
+    loser = first if first.popen.returncode == 4 else second
+    winner = second if loser is first else first
+    (line,) = loser.lines()
+    assert f"process {winner.popen.pid}" in line
+    # the vault is exactly what a single run makes
+    single = tmp_path / "single"
+    single.mkdir()
+    env_single = {**env, "READWISE_SYNC_STATE_DIR": str(tmp_path / "state-single")}
+    assert (
+        subprocess.run(
+            [sys.executable, "-m", "readwise_sync", "sync", "-q", "--vault", str(single)],
+            env=env_single,
+            timeout=30,
+        ).returncode
+        == 0
+    )
+    assert note_files(vault) == note_files(single)
+
+
+@pytest.mark.timeout(60)
+def test_second_sync_waits_with_wait_and_quiet_loser_is_silent(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    fake.delay(2)
+    first = spawn("sync", "-q", "--vault", str(vault), env=env)
+    assert wait_for(lambda: exports(fake) >= 1, 10)
+    quiet = spawn("sync", "-q", "--vault", str(vault), env=env)
+    assert quiet.popen.wait(timeout=20) == 4
+    assert quiet.lines() == [] and quiet.popen.stdout and quiet.popen.stdout.read() == ""
+    patient = spawn("sync", "--wait", "20", "--vault", str(vault), env=env)
+    assert first.popen.wait(timeout=30) == 0
+    assert patient.popen.wait(timeout=30) == 0
+
+
+@pytest.mark.timeout(60)
+def test_lock_of_a_killed_run_is_taken_over(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    fake.delay(30)
+    stuck = spawn("sync", "--vault", str(vault), env=env)
+    assert wait_for(lambda: list((tmp_path / "state").glob("*.lock.holder")) != [], 10)
+    stuck.popen.send_signal(signal.SIGKILL)
+    stuck.popen.wait(timeout=10)
+    fake.clear_faults()
+    result = subprocess.run(
+        [sys.executable, "-m", "readwise_sync", "sync", "--vault", str(vault)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(note_files(vault)) == 4
+
+
+@pytest.mark.timeout(60)
+def test_status_shows_the_running_daemon(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    daemon = spawn("daemon", "--interval", "1h", "--vault", str(vault), env=env)
+    assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
+
+    def status() -> str:
+        return subprocess.run(
+            [sys.executable, "-m", "readwise_sync", "status", "--vault", str(vault)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+
+    assert wait_for(lambda: f"daemon: running (pid {daemon.popen.pid})" in status(), 5)
+    assert "last run:" in status() and ": ok, 4 created" in status()
+    assert daemon.stop()[0] == 0
+    assert "daemon: not running" in status()
