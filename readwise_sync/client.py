@@ -255,25 +255,16 @@ class ReadwiseClient:
         url = str(response.url.copy_with(query=None))
         raw = response.content
         try:
-            try:
-                return ExportPage.model_validate_json(raw)
-            except pydantic.ValidationError as exc:
-                if not any(e.get("type") == "json_invalid" for e in exc.errors()):
-                    raise
-            # The fast parser refuses lone UTF-16 surrogates ("\ud83e" from a text cut in the
-            # middle of an emoji); the stdlib parser accepts them and the models repair them.
-            try:
-                data = json.loads(raw)
-            except (ValueError, UnicodeDecodeError):
+            return ExportPage.parse(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            if isinstance(exc, pydantic.ValidationError):
+                message, book_id, field = _describe_invalid(exc, raw)
                 raise InvalidResponse(
-                    f"{url} sent a body that is not valid JSON ({len(raw)} bytes)", url=url
+                    f"{url} sent an invalid export page: {message}",
+                    url=url,
+                    book_id=book_id,
+                    field=field,
                 ) from None
-            return ExportPage.model_validate(data)
-        except pydantic.ValidationError as exc:
-            message, book_id, field = _describe_invalid(exc, raw)
             raise InvalidResponse(
-                f"{url} sent an invalid export page: {message}",
-                url=url,
-                book_id=book_id,
-                field=field,
+                f"{url} sent a body that is not valid JSON ({len(raw)} bytes)", url=url
             ) from None

@@ -323,6 +323,10 @@ class FakeReadwise:
     def delay(self, seconds: float, *, times: int = 1, path_prefix: str = EXPORT_PATH) -> None:
         self._queue(_Fault("delay", times, path_prefix, seconds=seconds))
 
+    def pass_through(self, times: int, *, path_prefix: str = EXPORT_PATH) -> None:
+        """Answer the next ``times`` requests normally: faults queued after this come later."""
+        self._queue(_Fault("delay", times, path_prefix, seconds=0.0))
+
     def garbage(
         self, body: bytes, *, times: int = 1, status: int = 200, path_prefix: str = EXPORT_PATH
     ) -> None:

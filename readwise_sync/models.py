@@ -20,11 +20,21 @@ it exists so recorded v3 data can be read and checked.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+)
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -168,6 +178,26 @@ class ExportPage(_Model):
         default=None, validation_alias=AliasChoices("nextPageCursor", "next_page_cursor")
     )
     results: Annotated[list[Book], BeforeValidator(_none_to_list)] = []
+    # The body as received, so a sync can keep pages on disk and read them again later.
+    _raw: bytes = PrivateAttr(default=b"")
+
+    @classmethod
+    def parse(cls, raw: bytes) -> ExportPage:
+        """Parse a response body; raises ``ValueError`` (not JSON) or ``ValidationError``."""
+        try:
+            page = cls.model_validate_json(raw)
+        except ValidationError as exc:
+            if not any(e.get("type") == "json_invalid" for e in exc.errors()):
+                raise
+            # The fast parser refuses lone UTF-16 surrogates ("\ud83e" from a text cut in the
+            # middle of an emoji); the stdlib parser accepts them and the models repair them.
+            page = cls.model_validate(json.loads(raw))
+        page._raw = raw
+        return page
+
+    @property
+    def raw(self) -> bytes:
+        return self._raw
 
 
 class ReaderDocument(_Model):

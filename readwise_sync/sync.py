@@ -12,7 +12,9 @@ changed *highlights* of each book, not whole books):
 2. otherwise ask ``updatedAfter = cursor - OVERLAP`` and collect the ids of
    the changed books, then refetch those books whole (``ids`` in chunks,
    ``includeDeleted=true``) so each note is rendered from its whole book;
-3. the cursor saved is the time taken just *before* the run began, and only
+3. every page is on disk before the first note is touched, so a fetch that
+   fails leaves the vault as it was;
+4. the cursor saved is the time taken just *before* the run began, and only
    after every changed book was handled, so a failed run is simply redone.
 
 Per note: a note still exactly as last rendered is rendered again whole; a
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -41,7 +44,7 @@ from .errors import Interrupted, ReadOnlyNote, ReadwiseSyncError
 from .locate import NoteIndex, describe_note
 from .lock import vault_lock
 from .merge import Layout, adopt_layout, describe_changes, layout_frontmatter, merge_note
-from .models import Book
+from .models import Book, ExportPage
 from .paths import state_db_path
 from .render import RenderedNote, Renderer
 from .state import NoteRecord, State
@@ -397,6 +400,31 @@ class _Run:
             self.on_book(write.book, outcome)
 
 
+class _Spool:
+    """Export pages kept in an anonymous temporary file until every page has arrived."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Unlinked at once where the OS allows: a killed run leaves nothing behind.
+        self._file = tempfile.TemporaryFile(dir=folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
+        self._sizes: list[int] = []
+
+    def __enter__(self) -> _Spool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._file.close()
+
+    def add(self, page: ExportPage) -> None:
+        self._file.write(page.raw)
+        self._sizes.append(len(page.raw))
+
+    def pages(self) -> Iterator[ExportPage]:
+        self._file.seek(0)
+        for size in self._sizes:
+            yield ExportPage.parse(self._file.read(size))
+
+
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -469,18 +497,27 @@ def _sync_locked(
         if recreate_deleted is not None:
             overrides["recreate_deleted"] = recreate_deleted
         run = _Run(vault, state, renderer, _options(settings, **overrides), report, on_book, stop)
-        if cursor is None:
-            for page in client.iter_export():
+        with _Spool(settings.state_dir) as spool:
+            # Fetch everything first, onto disk: a fetch that fails half-way then leaves
+            # every note as it was, and memory holds one page at a time.
+            if cursor is None:
+                for page in client.iter_export():
+                    spool.add(page)
+                    run.check_stop()
+            else:
+                changed: dict[int, None] = {}  # ordered set: keep the server's order
+                # includeDeleted here too: a change that is only a deletion must be seen.
+                for page in client.iter_export(
+                    updated_after=cursor - OVERLAP, include_deleted=True
+                ):
+                    changed.update((book.user_book_id, None) for book in page.results)
+                    run.check_stop()
+                for chunk in _chunks(list(changed), IDS_PER_REQUEST):
+                    for page in client.iter_export(ids=chunk, include_deleted=True):
+                        spool.add(page)
+                        run.check_stop()
+            for page in spool.pages():
                 run.sync_page(page.results)
-        else:
-            changed: dict[int, None] = {}  # ordered set: keep the server's order
-            # includeDeleted here too: a change that is only a deletion must still be seen.
-            for page in client.iter_export(updated_after=cursor - OVERLAP, include_deleted=True):
-                changed.update((book.user_book_id, None) for book in page.results)
-                run.check_stop()
-            for chunk in _chunks(list(changed), IDS_PER_REQUEST):
-                for page in client.iter_export(ids=chunk, include_deleted=True):
-                    run.sync_page(page.results)
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
         if not dry_run:

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from readwise_sync.config import Settings
-from readwise_sync.errors import ServerError
+from readwise_sync.errors import ReadwiseSyncError, ServerError
 from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
@@ -155,19 +155,28 @@ def test_permanent_server_error_fails_and_keeps_the_cursor(
     assert "Never written." in (settings.vault / WALDEN).read_text(encoding="utf-8")  # type: ignore[operator]
 
 
-def test_failure_mid_refetch_leaves_cursor_and_next_run_converges(
-    settings: Settings, fake: FakeReadwise
+@pytest.mark.parametrize("fault", ["503", "drop", "invalid page"])
+def test_failure_mid_refetch_leaves_every_note_and_the_cursor_as_they_were(
+    settings: Settings, fake: FakeReadwise, fault: str
 ) -> None:
     fake.page_size = 1
     sync_once(settings)
     cursor = load_cursor(settings)
-    for book_id in (38100452, 51877310):
+    for book_id in (38100452, 51877310, 60233871):
         fake.add_highlight(book_id, text=f"late addition {book_id}", location=9999)
-    # the updatedAfter request succeeds, the refetch dies
-    fake.fail(503, times=50, path_prefix="/api/v2/export/")
-    with pytest.raises(ServerError):
+    before = note_files(settings.vault)  # type: ignore[arg-type]
+    # the updatedAfter page and the first refetched page arrive, then the second one fails
+    fake.pass_through(2)
+    if fault == "503":
+        fake.fail(503, times=50)
+    elif fault == "drop":
+        fake.drop(times=50, mid_body=True)
+    else:
+        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": [{"user_book_id": "x"}]}')
+    with pytest.raises(ReadwiseSyncError):
         sync_once(settings, client=fast_client(fake, max_retries=1))
     assert load_cursor(settings) == cursor
+    assert note_files(settings.vault) == before  # type: ignore[arg-type]
     fake.clear_faults()
     sync_once(settings)
     notes = note_files(settings.vault)  # type: ignore[arg-type]
