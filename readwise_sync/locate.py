@@ -126,20 +126,42 @@ class NoteIndex:
         self._by_digest.setdefault(entry.digest, []).append(entry.path)
         for marker in entry.markers:
             self._by_marker.setdefault(marker, []).append(entry.path)
+        self._by_title = None  # rebuilt, with this note, on the next title search
 
     def claim(self, path: str) -> None:
         """A book took this note: no other book may find it."""
         self.entries.pop(path, None)
 
     def _alive(self, paths: Iterable[str]) -> list[str]:
-        return [path for path in paths if path in self.entries]
+        # dict.fromkeys: a note claimed and added again is listed twice, but is one note.
+        return [path for path in dict.fromkeys(paths) if path in self.entries]
 
-    def find(self, book: Book, *, digest: str | None = None, by_title: bool = False) -> str | None:
-        """The one note that is this book's, or None when there is none or it is ambiguous."""
-        if digest is not None:
-            exact = self._alive(self._by_digest.get(digest, ()))
+    def find(
+        self,
+        book: Book,
+        *,
+        digests: Iterable[str | None] = (),
+        pieces: Iterable[str] = (),
+        by_title: bool = False,
+    ) -> str | None:
+        """The one note that is this book's, or None when there is none or it is ambiguous.
+
+        ``digests``: hashes of texts the tool wrote there; ``pieces``: blocks it wrote
+        (a note that still holds some of them, verbatim, is that note even when edited).
+        """
+        for digest in digests:
+            exact = self._alive(self._by_digest.get(digest or "", ()))
             if len(exact) == 1:
                 return exact[0]
+        wanted = [piece for piece in pieces if len(piece) >= 12]
+        if wanted:
+            found = Counter(
+                path for path, entry in self.entries.items() for p in wanted if p in entry.text
+            )
+            if found:
+                (best, score), *rest = found.most_common(2)
+                if not rest or rest[0][1] < score:
+                    return best
         tracked = self._alive(self._by_marker.get(f"id:{book.user_book_id}", ()))
         if len(tracked) == 1:
             return tracked[0]

@@ -221,7 +221,7 @@ def _find_piece(body: str, piece: str, taken: list[Span], start: int = 0) -> Spa
 
     A block must also not be followed by an indented line: that would be a
     sub-bullet or paragraph the user added *to* the block, which makes it
-    their edited block rather than the tool's.
+    their edited block rather than the tool's. (A line of only spaces is blank.)
     """
     if not piece:
         return None
@@ -230,7 +230,8 @@ def _find_piece(body: str, piece: str, taken: list[Span], start: int = 0) -> Spa
         end = index + len(piece)
         at_line_start = index == 0 or body[index - 1] == "\n"
         at_line_end = end == len(body) or body[end] == "\n"
-        followed_by_continuation = body.startswith((" ", "\t"), end + 1)
+        following = body[end + 1 : _line_end(body, end + 1)] if end < len(body) else ""
+        followed_by_continuation = following.startswith((" ", "\t")) and bool(following.strip())
         overlaps = any(index < t_end and t_start < end for t_start, t_end in taken)
         if at_line_start and at_line_end and not followed_by_continuation and not overlaps:
             return index, end
@@ -260,31 +261,48 @@ def _list_end(body: str, start: int) -> int:
     Lines right below (no blank line between, no heading) belong with it, be they
     continuation lines or the user's comment on the highlight above; a blank line
     or a heading ends the list, so a paragraph the user wrote after the
-    highlights stays after them.
+    highlights stays after them. Blank lines followed by an indented line are the
+    item's next paragraph (a multi-paragraph highlight), not the list's end.
     """
     position = _line_end(body, start)
     while position < len(body):
         end = _line_end(body, position)
         line = body[position:end].rstrip("\n")
-        if not line.strip() or _HEADING.match(line):
+        if _HEADING.match(line):
             break
+        if not line.strip():
+            following = end
+            while (
+                following < len(body) and not body[following : _line_end(body, following)].strip()
+            ):
+                following = _line_end(body, following)
+            if not body.startswith((" ", "\t"), following):
+                break
         position = end
     return position
 
 
-def _fallback_point(body: str, spans: dict[int, Span], header: Span | None) -> int:
+def _fallback_point(
+    body: str, spans: dict[int, Span], header: Span | None, taken: list[Span]
+) -> int:
     """Where new highlights go when no later block is known: after the last known block,
-    else under the highlights header, else at the end of the note."""
+    else under the highlights header, else at the end of the note. Never inside a
+    piece found in the note (one being replaced or removed would be cut apart)."""
     if spans:
-        return _list_end(body, max(end for _, end in spans.values()) - 1)
-    if header is not None:
-        return _list_end(body, header[0])
-    headings = [
-        m.start()
-        for m in re.finditer(r"^.*$", body, re.MULTILINE)
-        if _HIGHLIGHTS_HEADING.match(m[0])
-    ]
-    return _list_end(body, headings[-1]) if headings else len(body)
+        point = _list_end(body, max(end for _, end in spans.values()) - 1)
+    elif header is not None:
+        point = _list_end(body, header[0])
+    else:
+        headings = [
+            m.start()
+            for m in re.finditer(r"^.*$", body, re.MULTILINE)
+            if _HIGHLIGHTS_HEADING.match(m[0])
+        ]
+        point = _list_end(body, headings[-1]) if headings else len(body)
+    for start, end in sorted(taken):
+        if start < point < end:
+            point = _list_end(body, end - 1)
+    return point
 
 
 def merge_note(
@@ -374,7 +392,7 @@ def merge_note(
         point = next((spans[later][0] for later in order[index + 1 :] if later in spans), None)
         if point is None:
             if fallback is None:
-                fallback = _fallback_point(body, spans, section_spans.get(HEADER))
+                fallback = _fallback_point(body, spans, section_spans.get(HEADER), taken)
             point = fallback
         insertions.setdefault(point, []).append(new.blocks[hid])
         result.added += 1

@@ -265,6 +265,12 @@ class State:
             "UPDATE notes SET path = ?, path_key = ? WHERE book_id = ?", (path, path_key, book_id)
         )
 
+    def release_path(self, book_id: int) -> None:
+        """The note is gone from its path: let another note have that path."""
+        self._db.execute(
+            "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"\0gone:{book_id}", book_id)
+        )
+
     def save_book_data(self, book_id: int, data: dict[str, Any]) -> None:
         """Keep the book as last fetched, for re-rendering without the network."""
         self._db.execute("UPDATE notes SET data = ? WHERE book_id = ?", (_pack(data), book_id))

@@ -169,17 +169,21 @@ class _Run:
         self.on_book = on_book
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
         self._index: NoteIndex | None = None
+        self._moved: dict[int, str] = {}  # book id -> where its note went
 
     # -- finding notes ------------------------------------------------------------------------
 
     def index(self) -> NoteIndex:
-        """Every visible note no book has claimed, built once, and only when needed."""
+        """The vault's notes that no book holds, built once per run and only when needed.
+
+        Building it first settles every tracked note: one still holding its book's text
+        stays that book's; one that moved (or whose path now holds another note) is
+        looked for among the rest and reserved for its book, before any new book may
+        adopt a note. So a moved note is never handed to another book of the same title.
+        """
         if self._index is None:
-            tracked = self.state.load_paths()
             entries = []
             for path in self.vault.iter_notes():
-                if path in tracked:
-                    continue
                 try:
                     text = self.vault.read_text(path)
                 except Exception as exc:  # unreadable or outside: not a candidate
@@ -188,8 +192,50 @@ class _Run:
                 if text is not None:
                     entries.append(describe_note(path, text))
             self._index = NoteIndex(entries)
-            log.info("looked through %d untracked notes in the vault", len(entries))
+            log.info("looked through %d notes in the vault", len(entries))
+            self._settle_tracked(self._index)
         return self._index
+
+    def _settle_tracked(self, index: NoteIndex) -> None:
+        tracked = self.state.load_paths()
+        records = self.state.load_notes(tracked.values())
+        lost: list[NoteRecord] = []
+        for path, book_id in tracked.items():
+            entry = index.entries.get(path)
+            if entry is not None and self._belongs(records[book_id], entry.text):
+                index.claim(path)
+            elif records[book_id].hash is not None:
+                lost.append(records[book_id])
+        for record in lost:
+            data = self.state.load_book_data(record.book_id)
+            found = index.find(
+                Book.model_validate(data or {"user_book_id": record.book_id}),
+                digests=(record.hash, record.pending_hash),
+                pieces=self._pieces(record),
+            )
+            if found is not None:
+                index.claim(found)
+                self._moved[record.book_id] = found
+        if lost and not self.report.dry_run:
+            # Their paths are free now: a note found there may belong to another book.
+            with self.state.transaction():
+                for record in lost:
+                    self.state.release_path(record.book_id)
+
+    def _pieces(self, record: NoteRecord) -> list[str]:
+        pieces: list[str] = []
+        for pending in (False, True):
+            layout = Layout.from_json(self.state.load_layout(record.book_id, pending=pending))
+            pieces += [*layout.blocks.values(), layout.sections.get("preamble", "")]
+        return [piece for piece in pieces if piece]
+
+    def _belongs(self, record: NoteRecord, text: str) -> bool:
+        """Whether a note still is this book's: our text, or some of our pieces in it."""
+        if text_hash(text) in (record.hash, record.pending_hash):
+            return True
+        pieces = self._pieces(record)
+        # A record from before layouts were kept can't tell: trust the path.
+        return not pieces or any(piece in text for piece in pieces)
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
@@ -232,16 +278,20 @@ class _Run:
 
         path = record.path
         current = self.vault.read_text(path)
+        if current is not None and not self._belongs(record, current):
+            log.info("%s no longer holds the note of book %d", path, book.user_book_id)
+            current = None
         if current is None:
             if record.hash is None:  # claimed but never written: a run died before the write
                 return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
-            found = self.index().find(book, digest=record.hash)
-            if found is not None and not self.state.is_path_taken(naming.name_key(found)):
-                self.index().claim(found)
+            self.index()
+            found = self._moved.get(book.user_book_id)
+            if found is not None:
                 self.report.moved.append((path, found))
                 log.info("%s was moved to %s; following it", path, found)
                 path, current = found, self.vault.read_text(found)
             elif self.options.recreate_deleted:
+                path = path if not self.vault.exists(path) else self._new_path(book)
                 return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
             else:
                 self.report.skipped_missing.append(path)
@@ -294,9 +344,10 @@ class _Run:
             default = self._default_path(book)
             if self.vault.exists(default):
                 # A file sits where this note would go. If it is this book's note (made by
-                # another tool), adopt it; otherwise keep both and say so.
-                text = self.vault.read_text(default) or ""
-                if NoteIndex([describe_note(default, text)]).find(book, by_title=True):
+                # another tool, and not another book's note moved there), adopt it;
+                # otherwise keep both and say so.
+                entry = self.index().entries.get(default)
+                if entry is not None and NoteIndex([entry]).find(book, by_title=True):
                     candidate = default
             if candidate is None:
                 path = self._new_path(book)
