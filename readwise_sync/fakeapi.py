@@ -105,6 +105,7 @@ class FakeReadwise:
         self.token = token
         self.page_size = page_size
         self.rate_limit_per_minute = rate_limit_per_minute
+        self.latency = 0.0  # seconds added to every answer, like a far-away server
         self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         # Books are kept verbatim (no defaults filled): real 2023 exports lack keys such as
@@ -456,6 +457,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length > 0:
             self.rfile.read(min(length, 1 << 20))
+        if fake.latency and fake._stopping.wait(fake.latency):
+            return
         fault = fake._take_fault(split.path)
         if fault is not None and fault.kind == "drop" and not fault.mid_body:
             return  # close without writing a single byte

@@ -180,6 +180,16 @@ class State:
     def save_cursor(self, moment: datetime) -> None:
         self._set_meta("cursor", moment.isoformat())
 
+    def mark_writing(self, writing: bool) -> None:
+        """Set while a batch of notes is being written; a run that finds it set knows one died."""
+        if writing:
+            self._set_meta("writing", "1")
+        else:
+            self._db.execute("DELETE FROM meta WHERE key = 'writing'")
+
+    def was_writing(self) -> bool:
+        return self._get_meta("writing") is not None
+
     def load_last_run(self) -> dict[str, Any] | None:
         value = self._get_meta("last_run")
         return json.loads(value) if value else None

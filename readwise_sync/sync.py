@@ -399,6 +399,7 @@ class _Run:
             return
         # 1. record intent, so a kill during step 2 never makes our text look like the user's
         with self.state.transaction():
+            self.state.mark_writing(True)
             for write in writes:
                 self.state.save_pending(
                     write.book.user_book_id,
@@ -434,6 +435,7 @@ class _Run:
                 self.state.save_written(book_id)
                 self.state.save_book_data(book_id, write.book.model_dump(mode="json"))
                 self.state.save_conflicts(book_id, write.path, write.conflicts, now)
+            self.state.mark_writing(False)
         self.check_stop()
 
     def _count(self, write: _Write, *, changed: bool) -> None:
@@ -543,6 +545,12 @@ def _sync_locked(
     try:
         started = report.started_at
         assert started is not None
+        if state.was_writing() and not dry_run:
+            # A run died while writing: its hidden temporary files may be left in any folder.
+            swept = vault.sweep_temp_files()
+            log.info("a previous run was interrupted; removed %d temporary file(s)", swept)
+            with state.transaction():
+                state.mark_writing(False)
         cursor = None if full else state.load_cursor()
         overrides: dict[str, Any] = {"adopt": cursor is None}
         if recreate_deleted is not None:

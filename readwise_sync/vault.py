@@ -182,6 +182,14 @@ class Vault:
                 os.close(fd)
         self._dirty_dirs.clear()
 
+    def sweep_temp_files(self) -> int:
+        """Remove the temporary files a killed run left anywhere in the vault."""
+        removed = 0
+        for folder, dirs, _ in os.walk(self.root):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            removed += self._sweep_temp_files(Path(folder))
+        return removed
+
     @staticmethod
     def _sweep_temp_files(folder: Path) -> int:
         """Remove temporary files a killed run left in a folder; returns how many.

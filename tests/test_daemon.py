@@ -247,3 +247,35 @@ def test_status_shows_the_running_daemon(
     assert "last run:" in status() and ": ok, 4 created" in status()
     assert daemon.stop()[0] == 0
     assert "daemon: not running" in status()
+
+
+@pytest.mark.timeout(60)
+def test_sighup_reloads_the_config_and_a_broken_one_is_refused(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    config = Path(env["READWISE_SYNC_CONFIG"])
+    config.write_text(config.read_text() + 'interval = "1h"\n', encoding="utf-8")
+    daemon = spawn("daemon", "--vault", str(vault), env=env)
+    assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
+    before = exports(fake)
+    config.write_text(config.read_text().replace('"1h"', '"1s"'), encoding="utf-8")
+    daemon.popen.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: any("config reloaded" in ln for ln in daemon.lines()), 10)
+    assert wait_for(lambda: exports(fake) >= before + 2, 10)  # the new interval is in force
+    config.write_text("this is = not [valid toml\n", encoding="utf-8")
+    daemon.popen.send_signal(signal.SIGHUP)
+    assert wait_for(lambda: any("config not reloaded" in ln for ln in daemon.lines()), 10)
+    assert daemon.popen.poll() is None  # a bad reload keeps the old config running
+    assert daemon.stop()[0] == 0
+
+
+@pytest.mark.timeout(60)
+def test_cron_schedule_and_a_bad_cron_expression(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    daemon = spawn("daemon", "--cron", "*/5 * * * *", "--vault", str(vault), env=env)
+    assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)  # runs at start
+    assert daemon.stop()[0] == 0
+    bad = spawn("daemon", "--cron", "every tuesday", "--vault", str(vault), env=env)
+    assert bad.popen.wait(timeout=20) == 2
+    assert any("cron" in line for line in bad.lines())
