@@ -396,6 +396,12 @@ def check(
         settings = _settings(config, vault, state_dir)
         where = settings.config_file or "no config file, defaults and environment"
         say(f"config: ok ({where})")
+        holder = settings.token_path
+        if holder is not None and holder.exists() and holder.stat().st_mode & 0o077:
+            say(
+                f"config: warning: {holder} holds the token and is readable by others; "
+                f"run: chmod 600 {holder}"
+            )
     except ConfigError as exc:
         for problem in exc.problems:
             say(f"config: {problem}", 2)

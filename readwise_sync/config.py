@@ -83,6 +83,7 @@ class Settings:
     log_file: Path | None = None  # also log to this file (rotated)
     config_file: Path | None = None  # the file these came from, if any
     token_source: str | None = None  # where the token came from, for `check`
+    token_path: Path | None = None  # the file holding the token, if one does
 
     def require_vault(self) -> Path:
         if self.vault is None:
@@ -215,12 +216,14 @@ def load_settings(
         settings.token, settings.token_source = env["READWISE_TOKEN"].strip(), "READWISE_TOKEN"
     elif file_config.token and file_config.token.strip():
         settings.token, settings.token_source = file_config.token.strip(), f"token in {used_file}"
+        settings.token_path = used_file
     elif file_config.token_file:
         token_path = as_path(file_config.token_file)
         assert token_path is not None
         try:
             settings.token = token_path.read_text(encoding="utf-8").strip() or None
             settings.token_source = f"token_file {token_path}"
+            settings.token_path = token_path
             if settings.token is None:
                 problems.append(f"token_file: {token_path} is empty")
         except OSError as exc:

@@ -12,7 +12,8 @@ the real API drifts (see ``readwise-api.md``):
 * ``location_type`` and ``category`` are open sets (plain strings);
 * timestamps come with or without fractions and offsets; naive ones are UTC;
 * lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
-  text field, since no note file (UTF-8) or YAML can hold them.
+  text field, since no note file (UTF-8) or YAML can hold them; ``\r\n`` and ``\r``
+  become ``\n``.
 
 ``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
 it exists so recorded v3 data can be read and checked.
@@ -39,10 +40,16 @@ from pydantic import (
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def _scrub_surrogates(value: Any) -> Any:
-    """Replace lone surrogates with U+FFFD (a pair split in two code points is rejoined)."""
-    if isinstance(value, str) and _SURROGATE.search(value):
-        return value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+def _scrub_text(value: Any) -> Any:
+    """Replace lone surrogates with U+FFFD (a pair split in two code points is rejoined),
+    and make every line end a plain ``\n``: a note with a stray ``\r`` would not survive
+    the first editor that normalises line ends, and the merge would no longer know it."""
+    if not isinstance(value, str):
+        return value
+    if _SURROGATE.search(value):
+        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 
@@ -89,8 +96,8 @@ class _Model(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, value: Any) -> Any:
-        return _scrub_surrogates(value)
+    def _clean_text(cls, value: Any) -> Any:
+        return _scrub_text(value)
 
 
 class Tag(_Model):

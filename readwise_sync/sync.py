@@ -233,6 +233,7 @@ class _Run:
         """Whether a note still is this book's: our text, or some of our pieces in it."""
         if text_hash(text) in (record.hash, record.pending_hash):
             return True
+        text = text.replace("\r\n", "\n")
         pieces = self._pieces(record)
         # A record from before layouts were kept can't tell: trust the path.
         return not pieces or any(piece in text for piece in pieces)
@@ -317,8 +318,14 @@ class _Run:
                 what,
                 on_disk=digest == render_hash,
             )
-        last = Layout.from_json(stored) if stored is not None else adopt_layout(current, new)
-        merged = merge_note(current, last, new, on_delete=self.options.on_delete)
+        # An editor (or git on Windows) may have turned every line end into \r\n: merge on
+        # \n, the way the tool wrote it, and give the note back its own line ends.
+        crlf = "\r\n" in current
+        plain = current.replace("\r\n", "\n") if crlf else current
+        last = Layout.from_json(stored) if stored is not None else adopt_layout(plain, new)
+        merged = merge_note(plain, last, new, on_delete=self.options.on_delete)
+        if crlf:
+            merged.text = merged.text.replace("\n", "\r\n")
         conflicts = [(c.block_id, c.upstream) for c in merged.conflicts]
         if conflicts:
             log.warning("%s: %d conflict(s); your text was kept", path, len(conflicts))

@@ -351,3 +351,19 @@ def test_the_readme_example_of_an_edited_note_is_true(tmp_path: Path) -> None:
         server.update_highlight(1, note="The whole book in four words.")
         sync_once(settings)
     assert note.read_text(encoding="utf-8") == head + after
+
+
+def test_a_note_converted_to_crlf_line_ends_still_merges(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    path = settings.vault / WALDEN  # type: ignore[operator]
+    crlf = (read(settings, WALDEN) + "\nMine.\n").replace("\n", "\r\n")
+    path.write_bytes(crlf.encode("utf-8"))
+    fake.add_highlight(38100452, text="After the conversion.", location=5000)
+    report = sync_once(settings)
+    data = path.read_bytes().decode("utf-8")
+    assert report.skipped_missing == []
+    assert "- After the conversion.\r\n" in data
+    assert data.count("\r\n") == data.count("\n")  # every line end is still \r\n
+    assert "\r\nMine.\r\n" in data

@@ -113,8 +113,10 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def via_json(value: str) -> str:
-    """What the client sees after the HTTP body went through json.loads, then models' cleanup."""
-    return _SURROGATE.sub("\ufffd", json.loads(json.dumps(value)))
+    """What the client sees after the HTTP body went through json.loads, then models' cleanup
+    (lone surrogates become U+FFFD, every line end a plain newline)."""
+    text = _SURROGATE.sub("\ufffd", json.loads(json.dumps(value)))
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 @settings(max_examples=500, deadline=None)
