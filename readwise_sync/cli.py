@@ -172,7 +172,7 @@ def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
             "deleted by you, not recreated (--recreate-deleted brings it back)",
             report.skipped_missing,
         ),
-        ("read-only, left untouched", report.skipped_readonly),
+        ("read-only or outside the vault, left untouched", report.skipped_readonly),
         ("deleted in Readwise, kept in the vault", report.deleted_upstream),
         ("existing note adopted", report.adopted),
     ]

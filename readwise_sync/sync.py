@@ -40,7 +40,7 @@ from typing import Any
 from . import naming
 from .client import ReadwiseClient
 from .config import Settings
-from .errors import Interrupted, ReadOnlyNote, ReadwiseSyncError
+from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError
 from .locate import NoteIndex, describe_note
 from .lock import vault_lock
 from .merge import Layout, adopt_layout, describe_changes, layout_frontmatter, merge_note
@@ -80,7 +80,7 @@ class SyncReport:
     moved: list[tuple[str, str]] = field(default_factory=list)  # (recorded path, found at)
     adopted: list[str] = field(default_factory=list)  # existing notes taken over
     skipped_missing: list[str] = field(default_factory=list)  # deleted by the user
-    skipped_readonly: list[str] = field(default_factory=list)
+    skipped_readonly: list[str] = field(default_factory=list)  # read-only, or outside the vault
     deleted_upstream: list[str] = field(default_factory=list)  # kept in the vault
 
     def summary(self) -> str:
@@ -392,7 +392,12 @@ class _Run:
         records = self.state.load_notes(book.user_book_id for book in books)
         writes: list[_Write] = []
         for book in books:
-            outcome = self._plan(book, records.get(book.user_book_id))
+            try:
+                outcome = self._plan(book, records.get(book.user_book_id))
+            except OutsideVault as exc:
+                log.warning("%s", exc)
+                self.report.skipped_readonly.append(exc.path or book.display_title)
+                outcome = "refused"
             if isinstance(outcome, _Write):
                 writes.append(outcome)
             else:
@@ -424,7 +429,8 @@ class _Run:
             if not write.on_disk:
                 try:
                     self.vault.write_text(write.path, write.text)
-                except ReadOnlyNote as exc:
+                except (ReadOnlyNote, OutsideVault) as exc:
+                    # One note the tool may not write is that note's problem, not the run's.
                     log.warning("%s", exc)
                     self.report.skipped_readonly.append(write.path)
                     continue

@@ -370,3 +370,62 @@ def test_state_database_is_private(settings: Settings, fake: FakeReadwise) -> No
     assert db.stat().st_mode & 0o777 == 0o600
     assert TOKEN.encode() not in db.read_bytes()
     assert oct(os.stat(settings.vault / WALDEN).st_mode & 0o777) != oct(0o600)  # type: ignore[operator]
+
+
+def test_read_only_note_is_reported_and_skipped_not_a_crash(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    path = settings.vault / WALDEN  # type: ignore[operator]
+    before = path.read_text(encoding="utf-8")
+    path.chmod(0o444)
+    fake.add_highlight(38100452, text="Can't land.", location=5000)
+    fake.add_highlight(51877310, text="Lands fine.", location=50)
+    report = sync_once(settings)
+    assert report.skipped_readonly == [WALDEN]
+    assert path.read_text(encoding="utf-8") == before
+    assert (
+        "Lands fine." in note_files(settings.vault)["Readwise/Tweets/Plain text notes outlive.md"]
+    )  # type: ignore[arg-type]
+    path.chmod(0o644)
+    sync_once(settings, full=True)  # once writable again, it catches up
+    assert "Can't land." in path.read_text(encoding="utf-8")
+
+
+def test_symlinked_folder_leading_outside_is_never_written_through(
+    settings: Settings, fake: FakeReadwise, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (settings.vault / "Readwise").mkdir()  # type: ignore[operator]
+    (settings.vault / "Readwise" / "Books").symlink_to(outside, target_is_directory=True)  # type: ignore[operator]
+    report = sync_once(settings)
+    assert list(outside.iterdir()) == []
+    assert report.skipped_readonly == [WALDEN]
+    assert len(report.created) == 3  # the other notes are written
+
+
+def test_full_disk_fails_the_run_cleanly_with_the_note_intact(
+    settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from readwise_sync.errors import VaultError
+
+    sync_once(settings)
+    cursor = load_cursor(settings)
+    before = note_files(settings.vault)  # type: ignore[arg-type]
+    fake.add_highlight(38100452, text="No room.", location=5000)
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(VaultError, match="disk is full"):
+        sync_once(settings)
+    monkeypatch.undo()
+    assert note_files(settings.vault) == before  # type: ignore[arg-type]
+    assert load_cursor(settings) == cursor
+    assert [p for p in settings.vault.rglob(".readwise-sync-*")] == []  # type: ignore[union-attr]
+    sync_once(settings)
+    assert "No room." in note_files(settings.vault)[WALDEN]  # type: ignore[arg-type]
