@@ -136,6 +136,14 @@ class NoteIndex:
         # dict.fromkeys: a note claimed and added again is listed twice, but is one note.
         return [path for path in dict.fromkeys(paths) if path in self.entries]
 
+    def find_exact(self, digests: Iterable[str | None]) -> str | None:
+        """The one note whose text is exactly one of these (a note moved untouched)."""
+        for digest in digests:
+            exact = self._alive(self._by_digest.get(digest or "", ()))
+            if len(exact) == 1:
+                return exact[0]
+        return None
+
     def find(
         self,
         book: Book,
@@ -149,10 +157,9 @@ class NoteIndex:
         ``digests``: hashes of texts the tool wrote there; ``pieces``: blocks it wrote
         (a note that still holds some of them, verbatim, is that note even when edited).
         """
-        for digest in digests:
-            exact = self._alive(self._by_digest.get(digest or "", ()))
-            if len(exact) == 1:
-                return exact[0]
+        exact = self.find_exact(digests)
+        if exact is not None:
+            return exact
         wanted = [piece for piece in pieces if len(piece) >= 12]
         if wanted:
             found = Counter(

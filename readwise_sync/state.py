@@ -242,6 +242,12 @@ class State:
         layout: dict[str, Any],
     ) -> None:
         """Record a write about to happen (claiming the path for a new note)."""
+        # The sync decided this file is this book's note; a record of another book still
+        # naming the path is stale (its note went elsewhere or is gone): let it go.
+        self._db.execute(
+            "UPDATE notes SET path_key = ? || book_id WHERE path_key = ? AND book_id != ?",
+            ("\0gone:", path_key, book_id),
+        )
         self._db.execute(
             "INSERT INTO notes(book_id, path, path_key, pending_hash, pending_render_hash,"
             " pending_layout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(book_id) DO UPDATE SET"
@@ -274,6 +280,13 @@ class State:
         self._db.execute(
             "UPDATE notes SET path = ?, path_key = ? WHERE book_id = ?", (path, path_key, book_id)
         )
+
+    def find_books_by_hash(self, text_hash: str) -> list[int]:
+        """The books whose note last held exactly this text."""
+        rows = self._db.execute(
+            "SELECT book_id FROM notes WHERE hash = ? OR pending_hash = ?", (text_hash, text_hash)
+        )
+        return [row[0] for row in rows]
 
     def release_path(self, book_id: int) -> None:
         """The note is gone from its path: let another note have that path."""

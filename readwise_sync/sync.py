@@ -206,12 +206,21 @@ class _Run:
                 index.claim(path)
             elif records[book_id].hash is not None:
                 lost.append(records[book_id])
+        # Strongest evidence first, for all of them: a note moved untouched is its book's
+        # before any other book may recognise it by a shared piece or title.
+        unresolved = []
         for record in lost:
+            found = index.find_exact((record.hash, record.pending_hash))
+            if found is not None:
+                index.claim(found)
+                self._moved[record.book_id] = found
+            else:
+                unresolved.append(record)
+        for record in unresolved:
             data = self.state.load_book_data(record.book_id)
             found = index.find(
                 Book.model_validate(data or {"user_book_id": record.book_id}),
-                digests=(record.hash, record.pending_hash),
-                pieces=self._pieces(record),
+                pieces=self._pieces(record, blocks_only=True),
             )
             if found is not None:
                 index.claim(found)
@@ -222,21 +231,32 @@ class _Run:
                 for record in lost:
                     self.state.release_path(record.book_id)
 
-    def _pieces(self, record: NoteRecord) -> list[str]:
+    def _pieces(self, record: NoteRecord, *, blocks_only: bool = False) -> list[str]:
+        """What the tool last wrote into the book's note (the preamble too, unless
+        ``blocks_only``: two editions of a book share it)."""
         pieces: list[str] = []
         for pending in (False, True):
             layout = Layout.from_json(self.state.load_layout(record.book_id, pending=pending))
-            pieces += [*layout.blocks.values(), layout.sections.get("preamble", "")]
+            pieces += layout.blocks.values()
+            if not blocks_only:
+                pieces.append(layout.sections.get("preamble", ""))
         return [piece for piece in pieces if piece]
 
     def _belongs(self, record: NoteRecord, text: str) -> bool:
-        """Whether a note still is this book's: our text, or some of our pieces in it."""
-        if text_hash(text) in (record.hash, record.pending_hash):
+        """Whether the note at a book's recorded path still is that book's note.
+
+        Yes when it is our text or holds some of our pieces; and also when the user
+        edited every piece, unless it is recognisably another book's note (another
+        book's text, renamed onto this path): a note that never left its path stays
+        its book's.
+        """
+        digest = text_hash(text)
+        if digest in (record.hash, record.pending_hash):
             return True
         text = text.replace("\r\n", "\n")
-        pieces = self._pieces(record)
-        # A record from before layouts were kept can't tell: trust the path.
-        return not pieces or any(piece in text for piece in pieces)
+        if any(piece in text for piece in self._pieces(record)):
+            return True
+        return not any(other != record.book_id for other in self.state.find_books_by_hash(digest))
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
