@@ -436,6 +436,12 @@ def _block_at(body: str, start: int) -> str:
     return body[start:end].rstrip("\n")
 
 
+def bullet_blocks(text: str) -> list[str]:
+    """Every top-level bullet of a note with its continuation lines, as the tool writes blocks."""
+    _, body = split_frontmatter(text.replace("\r\n", "\n"))
+    return [_block_at(body, m.start()) for m in re.finditer(r"^- ", body, re.MULTILINE)]
+
+
 def adopt_layout(current: str, new: Layout) -> Layout:
     """Work out what of ``new`` a note (made by another tool, or before our records) already has.
 

@@ -302,6 +302,12 @@ class State:
         row = self._db.execute("SELECT data FROM notes WHERE book_id = ?", (book_id,)).fetchone()
         return _unpack(row[0]) if row else None
 
+    def iter_layouts(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every book's last written layout."""
+        rows = self._db.execute("SELECT book_id, layout FROM notes WHERE layout IS NOT NULL")
+        for book_id, blob in rows:
+            yield book_id, _unpack(blob)
+
     def iter_book_data(self, batch: int = 200) -> Iterator[list[dict[str, Any]]]:
         """Every stored book, in batches (for re-rendering without the network)."""
         last = -(2**63)

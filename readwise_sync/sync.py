@@ -43,7 +43,14 @@ from .config import Settings
 from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError
 from .locate import NoteIndex, describe_note
 from .lock import vault_lock
-from .merge import Layout, adopt_layout, describe_changes, layout_frontmatter, merge_note
+from .merge import (
+    Layout,
+    adopt_layout,
+    bullet_blocks,
+    describe_changes,
+    layout_frontmatter,
+    merge_note,
+)
 from .models import Book, ExportPage
 from .paths import state_db_path
 from .render import RenderedNote, Renderer
@@ -59,6 +66,10 @@ IDS_PER_REQUEST = 100  # keeps the refetch URL well under common 8 KB limits
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _block_key(block: str) -> bytes:
+    return hashlib.blake2b(block.encode("utf-8"), digest_size=12).digest()
 
 
 @dataclass
@@ -170,6 +181,7 @@ class _Run:
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
         self._index: NoteIndex | None = None
         self._moved: dict[int, str] = {}  # book id -> where its note went
+        self._block_owners: dict[bytes, int] | None = None
 
     # -- finding notes ------------------------------------------------------------------------
 
@@ -245,18 +257,42 @@ class _Run:
     def _belongs(self, record: NoteRecord, text: str) -> bool:
         """Whether the note at a book's recorded path still is that book's note.
 
-        Yes when it is our text or holds some of our pieces; and also when the user
-        edited every piece, unless it is recognisably another book's note (another
-        book's text, renamed onto this path): a note that never left its path stays
-        its book's.
+        Evidence in order: our exact text; another book's exact text (renamed onto this
+        path); a block or the metadata the tool wrote here; another book's blocks; the
+        title property the tool wrote. A note with none of it left can't be told from
+        another note put in its place, and is left alone (reported, not merged into).
         """
         digest = text_hash(text)
         if digest in (record.hash, record.pending_hash):
             return True
+        if any(other != record.book_id for other in self.state.find_books_by_hash(digest)):
+            return False
         text = text.replace("\r\n", "\n")
-        if any(piece in text for piece in self._pieces(record)):
+        pieces = self._pieces(record)
+        if not pieces:
+            return True  # a record from before layouts were kept can't tell: trust the path
+        if any(piece in text for piece in pieces):
             return True
-        return not any(other != record.book_id for other in self.state.find_books_by_hash(digest))
+        if self._owners_of(text) - {record.book_id}:
+            return False
+        titles = [
+            Layout.from_json(self.state.load_layout(record.book_id, pending=p)).frontmatter.get(
+                "title"
+            )
+            for p in (False, True)
+        ]
+        return any(title and title in text for title in titles)
+
+    def _owners_of(self, text: str) -> set[int]:
+        """The books whose blocks (as the tool last wrote them) stand in this text."""
+        if self._block_owners is None:
+            # Built once per run, and only when a note's owner is in doubt: a hash per block.
+            self._block_owners = {}
+            for book_id, layout in self.state.iter_layouts():
+                for block in Layout.from_json(layout).blocks.values():
+                    self._block_owners[_block_key(block)] = book_id
+        keys = (_block_key(block) for block in bullet_blocks(text))
+        return {self._block_owners[key] for key in keys if key in self._block_owners}
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
