@@ -352,7 +352,13 @@ class _Run:
                 return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
             else:
                 self.report.skipped_missing.append(path)
-                log.warning("%s: deleted (not found in the vault); not recreated", path)
+                where = "holds another note now" if self.vault.exists(path) else "is gone"
+                log.warning(
+                    "%s %s and the note of book %d is nowhere else in the vault; not recreated",
+                    path,
+                    where,
+                    book.user_book_id,
+                )
                 return "missing"
         assert current is not None
 
