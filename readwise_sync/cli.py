@@ -39,6 +39,7 @@ def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
     handler = logging.StreamHandler(sys.stderr)
     fmt = _STAMPED if verbose or daemon else "%(levelname)s: %(message)s"
     handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
+    handler.setLevel(level)  # its own level: a log file may want more than the terminal
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
@@ -60,13 +61,10 @@ def _add_log_file(settings: Settings) -> None:
         settings.log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
     )
     handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
-    logging.getLogger().addHandler(handler)
-    if logging.getLogger().level > logging.INFO:
-        handler.setLevel(logging.INFO)
-        logging.getLogger().setLevel(logging.INFO)
-        for other in logging.getLogger().handlers:
-            if other is not handler and other.level == logging.NOTSET:
-                other.setLevel(logging.WARNING)
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level, logging.INFO))
 
 
 def _graceful_stop() -> threading.Event:

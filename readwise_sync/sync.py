@@ -243,12 +243,16 @@ class _Run:
                 for record in lost:
                     self.state.release_path(record.book_id)
 
+    def _layouts(self, record: NoteRecord) -> list[Layout]:
+        """What the tool last wrote into the book's note, and what it was about to write."""
+        stored = (self.state.load_layout(record.book_id, pending=p) for p in (False, True))
+        return [Layout.from_json(layout) for layout in stored if layout is not None]
+
     def _pieces(self, record: NoteRecord, *, blocks_only: bool = False) -> list[str]:
-        """What the tool last wrote into the book's note (the preamble too, unless
-        ``blocks_only``: two editions of a book share it)."""
+        """The blocks the tool wrote (and the metadata, unless ``blocks_only``: two editions
+        of a book share it)."""
         pieces: list[str] = []
-        for pending in (False, True):
-            layout = Layout.from_json(self.state.load_layout(record.book_id, pending=pending))
+        for layout in self._layouts(record):
             pieces += layout.blocks.values()
             if not blocks_only:
                 pieces.append(layout.sections.get("preamble", ""))
@@ -268,19 +272,16 @@ class _Run:
         if any(other != record.book_id for other in self.state.find_books_by_hash(digest)):
             return False
         text = text.replace("\r\n", "\n")
-        pieces = self._pieces(record)
-        if not pieces:
+        layouts = self._layouts(record)
+        if not layouts:
             return True  # a record from before layouts were kept can't tell: trust the path
-        if any(piece in text for piece in pieces):
-            return True
+        for layout in layouts:
+            pieces = [*layout.blocks.values(), layout.sections.get("preamble", "")]
+            if any(piece and piece in text for piece in pieces):
+                return True
         if self._owners_of(text) - {record.book_id}:
             return False
-        titles = [
-            Layout.from_json(self.state.load_layout(record.book_id, pending=p)).frontmatter.get(
-                "title"
-            )
-            for p in (False, True)
-        ]
+        titles = (layout.frontmatter.get("title") for layout in layouts)
         return any(title and title in text for title in titles)
 
     def _owners_of(self, text: str) -> set[int]:
