@@ -37,8 +37,9 @@ _STAMPED = "%(asctime)s %(levelname)s %(message)s"
 def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
     level = logging.ERROR if quiet else logging.INFO if verbose or daemon else logging.WARNING
     handler = logging.StreamHandler(sys.stderr)
-    fmt = _STAMPED if verbose or daemon else "%(levelname)s: %(message)s"
-    handler.setFormatter(logging.Formatter(fmt, datefmt="%Y-%m-%d %H:%M:%S"))
+    # Timestamps and levels always: under cron or journald a line without its time is
+    # hard to place. (Errors meant for the user come as plain `readwise-sync: ...` lines.)
+    handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.setLevel(level)  # its own level: a log file may want more than the terminal
     root = logging.getLogger()
     root.handlers[:] = [handler]
