@@ -181,7 +181,8 @@ class _Run:
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
         self._index: NoteIndex | None = None
         self._moved: dict[int, str] = {}  # book id -> where its note went
-        self._block_owners: dict[bytes, int] | None = None
+        self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
+        self._title_owners: dict[str, set[int]] | None = None
 
     # -- finding notes ------------------------------------------------------------------------
 
@@ -281,17 +282,27 @@ class _Run:
                 return True
         if self._owners_of(text) - {record.book_id}:
             return False
-        titles = (layout.frontmatter.get("title") for layout in layouts)
-        return any(title and title in text for title in titles)
+        # The title is evidence only when no other book has it (editions share titles).
+        self._owners_of("")
+        assert self._title_owners is not None
+        titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
+        return any(
+            title in text and self._title_owners.get(title, set()) <= {record.book_id}
+            for title in titles
+            if title
+        )
 
     def _owners_of(self, text: str) -> set[int]:
         """The books whose blocks (as the tool last wrote them) stand in this text."""
         if self._block_owners is None:
             # Built once per run, and only when a note's owner is in doubt: a hash per block.
-            self._block_owners = {}
-            for book_id, layout in self.state.iter_layouts():
-                for block in Layout.from_json(layout).blocks.values():
+            self._block_owners, self._title_owners = {}, {}
+            for book_id, stored in self.state.iter_layouts():
+                layout = Layout.from_json(stored)
+                for block in layout.blocks.values():
                     self._block_owners[_block_key(block)] = book_id
+                if "title" in layout.frontmatter:
+                    self._title_owners.setdefault(layout.frontmatter["title"], set()).add(book_id)
         keys = (_block_key(block) for block in bullet_blocks(text))
         return {self._block_owners[key] for key in keys if key in self._block_owners}
 
