@@ -421,20 +421,23 @@ class _Run:
         if not book.live_highlights():
             return "empty"  # nothing to show yet; the note comes with the first highlight
         candidate = self.index().find(book, by_title=True) if self.options.adopt else None
+        default = self._default_path(book)
+        if candidate is None and self.vault.exists(default):
+            # A file sits where this note would go. If it is this book's note (made by
+            # another tool, and not another book's note moved there), adopt it;
+            # otherwise keep both and say so.
+            entry = self.index().entries.get(default)
+            if entry is not None and NoteIndex([entry]).find(book, by_title=True):
+                candidate = default
+        if candidate is not None and self._owners_of(self.index().entries[candidate].text):
+            # It holds blocks the tool wrote for another book: that book's note, moved
+            # and edited, never one to adopt (another edition may share its title).
+            candidate = None
         if candidate is None:
-            default = self._default_path(book)
-            if self.vault.exists(default):
-                # A file sits where this note would go. If it is this book's note (made by
-                # another tool, and not another book's note moved there), adopt it;
-                # otherwise keep both and say so.
-                entry = self.index().entries.get(default)
-                if entry is not None and NoteIndex([entry]).find(book, by_title=True):
-                    candidate = default
-            if candidate is None:
-                path = self._new_path(book)
-                if path != default:
-                    log.warning("%s is another note; this one goes to %s", default, path)
-                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+            path = self._new_path(book)
+            if path != default:
+                log.warning("%s is another note; this one goes to %s", default, path)
+            return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
         self.claimed.add(naming.name_key(candidate))
         if self._index is not None:
             self._index.claim(candidate)
