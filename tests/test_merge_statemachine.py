@@ -33,7 +33,7 @@ exactly as the user left it.
 Every highlight's text starts with a unique marker ``⟦h<id>⟧`` so its occurrences can be
 counted; every user line carries a unique ``USER-<n>``.
 
-Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 80) and
+Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 500) and
 ``READWISE_SYNC_HYPOTHESIS_STEPS`` (default 15); ``READWISE_SYNC_HYPOTHESIS_SHRINK=1``
 shrinks a failure (slow: minutes; add ``-p no:timeout``).
 """
@@ -67,7 +67,7 @@ from readwise_sync.sync import SyncReport, rerender_all, sync_once, text_hash
 
 from .conftest import TOKEN, note_files
 
-EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "80"))
+EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "500"))
 STEPS = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_STEPS", "15"))
 SHRINK = os.environ.get("READWISE_SYNC_HYPOTHESIS_SHRINK", "") not in ("", "0")
 
@@ -691,6 +691,7 @@ SyncMachine.TestCase.settings = hypothesis.settings(
     ],
 )
 TestSyncMachine = SyncMachine.TestCase
+TestSyncMachine.pytestmark = [pytest.mark.timeout(900)]  # 500 examples of real syncing
 
 
 # -- what the machine found, as plain tests ------------------------------------------------------
