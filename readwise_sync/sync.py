@@ -283,19 +283,20 @@ class _Run:
         if self._owners_of(text) - {record.book_id}:
             return False
         # The title is evidence only when no other book has it (editions share titles).
-        self._owners_of("")
-        assert self._title_owners is not None
+        _, title_owners = self._owner_maps()
         titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
         return any(
-            title in text and self._title_owners.get(title, set()) <= {record.book_id}
+            title in text and title_owners.get(title, set()) <= {record.book_id}
             for title in titles
             if title
         )
 
-    def _owners_of(self, text: str) -> set[int]:
-        """The books whose blocks (as the tool last wrote them) stand in this text."""
-        if self._block_owners is None:
-            # Built once per run, and only when a note's owner is in doubt: a hash per block.
+    def _owner_maps(self) -> tuple[dict[bytes, int], dict[str, set[int]]]:
+        """Which book wrote each block, and which books have each title property.
+
+        Built once per run, and only when a note's owner is in doubt: a hash per block.
+        """
+        if self._block_owners is None or self._title_owners is None:
             self._block_owners, self._title_owners = {}, {}
             for book_id, stored in self.state.iter_layouts():
                 layout = Layout.from_json(stored)
@@ -303,8 +304,13 @@ class _Run:
                     self._block_owners[_block_key(block)] = book_id
                 if "title" in layout.frontmatter:
                     self._title_owners.setdefault(layout.frontmatter["title"], set()).add(book_id)
+        return self._block_owners, self._title_owners
+
+    def _owners_of(self, text: str) -> set[int]:
+        """The books whose blocks (as the tool last wrote them) stand in this text."""
+        block_owners, _ = self._owner_maps()
         keys = (_block_key(block) for block in bullet_blocks(text))
-        return {self._block_owners[key] for key in keys if key in self._block_owners}
+        return {block_owners[key] for key in keys if key in block_owners}
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
