@@ -21,12 +21,35 @@ import filelock
 from .errors import Locked
 
 
-def _describe_holder(info: Path) -> tuple[int | None, str]:
+def _read_holder(info: Path) -> tuple[int | None, str]:
     try:
         pid_text, _, command = info.read_text(encoding="utf-8").partition(" ")
-        return int(pid_text), command.strip()
+        pid = int(pid_text)
+        os.kill(pid, 0)  # a holder file left by a crashed run names a dead pid
+    except PermissionError:
+        pass  # alive, but another user's process
     except (OSError, ValueError):
         return None, ""
+    return pid, command.strip()
+
+
+def _describe_holder(info: Path, patience: float = 2.0) -> tuple[int | None, str]:
+    # The holder writes its name just after it takes the lock, so a run that
+    # lost the race by a hair may look before the name is there: look again
+    # for a moment rather than report "another run" without a pid.
+    deadline = time.monotonic() + patience
+    while True:
+        pid, command = _read_holder(info)
+        if pid is not None or time.monotonic() >= deadline:
+            return pid, command
+        time.sleep(0.05)
+
+
+def _write_holder(info: Path) -> None:
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]])
+    temporary = info.with_name(f"{info.name}.{os.getpid()}")
+    temporary.write_text(f"{os.getpid()} {command} since {time.strftime('%H:%M:%S')}\n")
+    os.replace(temporary, info)  # never seen half-written
 
 
 @contextlib.contextmanager
@@ -46,8 +69,8 @@ def vault_lock(lock_path: Path, *, wait: float = 0.0) -> Iterator[None]:
         who = f"process {pid} ({command})" if pid else "another readwise-sync run"
         raise Locked(f"this vault is being synced by {who}; try again later", pid=pid) from None
     try:
-        command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]])
-        info.write_text(f"{os.getpid()} {command} since {time.strftime('%H:%M:%S')}\n")
+        with contextlib.suppress(OSError):
+            _write_holder(info)
         yield
     finally:
         with contextlib.suppress(OSError):
