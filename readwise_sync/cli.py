@@ -20,13 +20,15 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from . import __version__
-from .config import Settings, load_settings
 from .errors import ConfigError, Interrupted, Locked, ReadwiseSyncError, TokenRejected
+
+if TYPE_CHECKING:  # imported where used: `--version` and `--help` need none of it
+    from .config import Settings
 
 log = logging.getLogger("readwise_sync")
 
@@ -101,6 +103,8 @@ def _fail(error: BaseException, verbose: int, quiet: bool = False) -> NoReturn:
 
 
 def _settings(config: Path | None, vault: Path | None, state_dir: Path | None) -> Settings:
+    from .config import load_settings
+
     return load_settings(config_file=config, vault=vault, state_dir=state_dir)
 
 
@@ -146,7 +150,7 @@ def _progress(quiet: bool) -> tuple[Callable[..., None] | None, Callable[[], Non
     task = progress.add_task("syncing", total=None)
     counts = {"seen": 0, "written": 0}
 
-    def on_book(book: Any, outcome: str) -> None:
+    def on_book(book_id: int, outcome: str) -> None:
         counts["seen"] += 1
         if outcome in ("created", "updated"):
             counts["written"] += 1
@@ -379,7 +383,7 @@ def status(
 def check(
     vault: Path | None, config: Path | None, state_dir: Path | None, verbose: int, quiet: bool
 ) -> None:
-    """Check the config, the token and the vault: one line each."""
+    """Check the config, the token, the templates and the vault: one line each."""
     _setup_logging(verbose, quiet)
     from .client import ReadwiseClient
     from .vault import Vault
@@ -419,6 +423,13 @@ def check(
         except ReadwiseSyncError as exc:
             say(f"token: cannot check: {exc}", 1)
     try:
+        from .render import Renderer
+
+        Renderer(settings.template_dir, settings.tzinfo())
+        say(f"templates: ok ({settings.template_dir or 'built in'})")
+    except ReadwiseSyncError as exc:
+        say(f"templates: {exc}", 2)
+    try:
         root = Vault(settings.require_vault()).root
         say(f"vault: ok ({root})")
     except ReadwiseSyncError as exc:
@@ -438,6 +449,7 @@ def demo(path: Path, verbose: int) -> None:
     talks to it over HTTP, so this is exactly what `sync` does with your library.
     """
     _setup_logging(verbose, False)
+    from .config import Settings
     from .fakeapi import FakeReadwise
     from .sync import sync_once
 

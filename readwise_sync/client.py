@@ -21,9 +21,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
+
+# httpx imports its own command-line client (and with it rich and pygments, a third of
+# httpx's import time) whenever those happen to be installed, as rich is here. A None in
+# sys.modules makes that optional import fail fast, the way it does without them.
+sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import httpx
 import pydantic

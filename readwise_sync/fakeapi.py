@@ -15,6 +15,7 @@ code (and therefore bugs) with the client it is used to test.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 import socketserver
@@ -64,6 +65,7 @@ def _fmt(dt: datetime) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+@functools.lru_cache(maxsize=1 << 20)
 def _parse_ts(value: str) -> datetime:
     # "All dates used/returned are in UTC": a naive value is UTC, not local time.
     dt = datetime.fromisoformat(value)
@@ -405,8 +407,11 @@ class FakeReadwise:
             stamp = hl.get("updated_at")
             return after is None or (bool(stamp) and _parse_ts(stamp) > after)
 
+        # Only as many books as fit on the page (plus one, to know there is more) are
+        # copied, so serving a large library costs per page, not per library.
         selected: list[Book] = []
         with self._lock:
+            size = max(1, self.page_size)
             for book_id in sorted(self._books, reverse=True):
                 book = self._books[book_id]
                 if ids is not None and book_id not in ids:
@@ -418,8 +423,10 @@ class FakeReadwise:
                 highlights = [hl for hl in book["highlights"] if wanted(hl)]
                 if after is not None and not highlights:
                     continue  # incremental pulls only list books that changed
+                if len(selected) == size:
+                    selected.append(book)  # only a marker that another page follows
+                    break
                 selected.append(copy.deepcopy({**book, "highlights": highlights}))
-            size = max(1, self.page_size)
         page = selected[:size]
         more = len(selected) > size
         return _json(

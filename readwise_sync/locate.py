@@ -23,8 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import frontmatter
-
 from .models import Book
 
 _URL = re.compile(r"(?:https?|kindle)://[^\s)\]>\"'`]+")
@@ -80,6 +78,8 @@ class NoteEntry:
         """The frontmatter properties (parsed only when needed: YAML is slow)."""
         if self._meta is None:
             try:
+                import frontmatter  # YAML is slow to import too: only when a title is needed
+
                 self._meta = dict(frontmatter.loads(self.text).metadata)
             except Exception:  # invalid YAML in someone's note is not our error to raise
                 self._meta = {}
@@ -157,6 +157,8 @@ class NoteIndex:
         ``digests``: hashes of texts the tool wrote there; ``pieces``: blocks it wrote
         (a note that still holds some of them, verbatim, is that note even when edited).
         """
+        if not self.entries:
+            return None  # a first sync into an empty vault asks this for every book
         exact = self.find_exact(digests)
         if exact is not None:
             return exact

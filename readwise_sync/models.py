@@ -13,7 +13,10 @@ the real API drifts (see ``readwise-api.md``):
 * timestamps come with or without fractions and offsets; naive ones are UTC;
 * lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
   text field, since no note file (UTF-8) or YAML can hold them; ``\r\n`` and ``\r``
-  become ``\n``.
+  become ``\n``. That cleaning happens once on the whole input, before validation
+  (:meth:`ExportPage.parse`, ``model_validate``), not in a validator per field: a
+  page without a carriage return or a lone surrogate, nearly every page, then
+  goes straight from JSON into the models in pydantic's own parser.
 
 ``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
 it exists so recorded v3 data can be read and checked.
@@ -24,7 +27,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AliasChoices,
@@ -34,10 +37,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
-    field_validator,
 )
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# A carriage return inside a JSON string is always escaped: "\r" or "\u000d". (This also
+# matches an escaped backslash before an "r"; such a page just takes the careful path.)
+_CR_ESCAPE = re.compile(rb"\\r|\\u000[dD]")
 
 
 def _scrub_text(value: Any) -> Any:
@@ -50,6 +55,17 @@ def _scrub_text(value: Any) -> Any:
         value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return value
+
+
+def _scrub_tree(value: Any) -> Any:
+    """:func:`_scrub_text` applied to every string in decoded JSON (keys included)."""
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, dict):
+        return {_scrub_text(k): _scrub_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_tree(item) for item in value]
     return value
 
 
@@ -94,10 +110,23 @@ class _Model(BaseModel):
     # extra="ignore": the API gains keys over time (resurface_weighting, ...).
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
 
-    @field_validator("*", mode="before")
     @classmethod
-    def _clean_text(cls, value: Any) -> Any:
-        return _scrub_text(value)
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """Validate Python data, with every string cleaned first (see the module's notes)."""
+        return super().model_validate(_scrub_tree(obj), **kwargs)
+
+    @classmethod
+    def parse_json(cls, raw: bytes) -> Self:
+        """Validate JSON text; raises ``ValueError`` (not JSON) or ``ValidationError``."""
+        if not _CR_ESCAPE.search(raw):
+            try:
+                return cls.model_validate_json(raw)
+            except ValidationError as exc:
+                if not any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    raise
+        # The fast parser refuses lone UTF-16 surrogates ("\ud83e" from a text cut in the
+        # middle of an emoji); the stdlib parser accepts them and the cleaning repairs them.
+        return cls.model_validate(json.loads(raw))
 
 
 class Tag(_Model):
@@ -191,14 +220,7 @@ class ExportPage(_Model):
     @classmethod
     def parse(cls, raw: bytes) -> ExportPage:
         """Parse a response body; raises ``ValueError`` (not JSON) or ``ValidationError``."""
-        try:
-            page = cls.model_validate_json(raw)
-        except ValidationError as exc:
-            if not any(e.get("type") == "json_invalid" for e in exc.errors()):
-                raise
-            # The fast parser refuses lone UTF-16 surrogates ("\ud83e" from a text cut in the
-            # middle of an emoji); the stdlib parser accepts them and the models repair them.
-            page = cls.model_validate(json.loads(raw))
+        page = cls.parse_json(raw)
         page._raw = raw
         return page
 

@@ -304,12 +304,32 @@ class Renderer:
         except jinja2.TemplateError as exc:
             raise ConfigError(f"template {section}.jinja: {exc}") from exc
 
+    def _render_shared(self, section: str, context: dict[str, Any]) -> str:
+        """Like :meth:`_render` for a context that already holds the template's globals.
+
+        ``Template.render`` copies the globals and the variables into a new dict for every
+        call; the highlight template runs once per highlight, so the copy is made once per
+        note instead (``shared=True`` hands the dict over as it is).
+        """
+        template = self._templates[section]
+        try:
+            return template.environment.concat(  # type: ignore[attr-defined,no-any-return]
+                template.root_render_func(template.new_context(context, shared=True))
+            )
+        except Exception:
+            try:
+                template.environment.handle_exception()  # re-raised with the template's lines
+            except jinja2.TemplateError as exc:
+                raise ConfigError(f"template {section}.jinja: {exc}") from exc
+            raise
+
     def render_note(self, book: Book) -> RenderedNote:
         context = note_context(book, self.tz)
         blocks: dict[int, str] = {}
+        merged = {**self._templates["highlight"].globals, **context}
         for item in book.live_highlights():
-            merged = {**context, **highlight_context(book, item, self.tz)}
-            blocks[item.id] = self._render("highlight", merged).strip("\n")
+            merged.update(highlight_context(book, item, self.tz))
+            blocks[item.id] = self._render_shared("highlight", merged).strip("\n")
         parts: list[str] = []
         sections: dict[str, str] = {}
         frontmatter: str | None = self._render("frontmatter", context).strip("\n")

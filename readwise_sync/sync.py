@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import naming
 from .client import ReadwiseClient
@@ -53,9 +52,12 @@ from .merge import (
 )
 from .models import Book, ExportPage
 from .paths import state_db_path
-from .render import RenderedNote, Renderer
-from .state import NoteRecord, State
-from .vault import Vault
+from .spool import Spool, read_ahead
+from .state import NoteRecord, Packed, State, pack, unpack
+from .vault import StagedNote, Vault
+
+if TYPE_CHECKING:
+    from .render import RenderedNote, Renderer
 
 log = logging.getLogger(__name__)
 
@@ -120,21 +122,53 @@ class SyncReport:
 
 @dataclass
 class _Write:
-    """A decision to (re)write one note, or only to record it when ``on_disk``."""
+    """A decision to (re)write one note, or only to record it when ``on_disk``.
 
-    book: Book
+    It carries everything the write and the state need, and nothing heavier, because
+    a full sync decides every note while the pages arrive and keeps the decisions in
+    a spool file until the last page is in.
+    """
+
+    book_id: int
+    data: Packed  # the book, as the state keeps it
+    highlights: int  # live highlights in the book
     path: str
     text: str
     render_hash: str
-    layout: Layout
+    layout: Packed  # Layout.to_json(), as the state keeps it
     created: bool
     what: str
+    base: str | None = None  # the hash of the note as it was read when deciding
     on_disk: bool = False  # the file already holds ``text``: record, don't write
     conflicts: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def digest(self) -> str:
         return text_hash(self.text)
+
+
+def _write(
+    book: Book,
+    path: str,
+    text: str,
+    render_hash: str,
+    layout: Layout,
+    created: bool,
+    what: str,
+    **more: Any,
+) -> _Write:
+    return _Write(
+        book.user_book_id,
+        pack(book.model_dump_json().encode()),
+        len(book.live_highlights()),
+        path,
+        text,
+        render_hash,
+        pack(layout.to_json()),
+        created,
+        what,
+        **more,
+    )
 
 
 @dataclass
@@ -165,16 +199,17 @@ class _Run:
         self,
         vault: Vault,
         state: State,
-        renderer: Renderer,
+        renderer: Callable[[], Renderer],
         options: RunOptions,
         report: SyncReport,
-        on_book: Callable[[Book, str], None] | None,
+        on_book: Callable[[int, str], None] | None,
         stop: threading.Event | None = None,
     ) -> None:
         self.stop = stop
         self.vault = vault
         self.state = state
-        self.renderer = renderer
+        self._make_renderer = renderer
+        self._renderer: Renderer | None = None
         self.options = options
         self.report = report
         self.on_book = on_book
@@ -183,6 +218,13 @@ class _Run:
         self._moved: dict[int, str] = {}  # book id -> where its note went
         self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
         self._title_owners: dict[str, set[int]] | None = None
+
+    def renderer(self) -> Renderer:
+        """The templates, compiled on first need: a sync with nothing to render (the
+        usual cron run) never even imports Jinja2."""
+        if self._renderer is None:
+            self._renderer = self._make_renderer()
+        return self._renderer
 
     # -- finding notes ------------------------------------------------------------------------
 
@@ -324,10 +366,10 @@ class _Run:
             is_taken=lambda key: self._is_taken(key) or key in (occupied or ()),
         )
 
-    def _new_path(self, book: Book) -> str:
+    def _new_path(self, book: Book, default: str | None = None) -> str:
         """A free name for a new note: not claimed by a book, and no file there either."""
         occupied: set[str] = set()
-        path = self._default_path(book)
+        path = default or self._default_path(book)
         while self.vault.exists(path):
             occupied.add(naming.name_key(path))
             path = self._default_path(book, occupied)
@@ -343,7 +385,7 @@ class _Run:
                 self.report.deleted_upstream.append(record.path)
                 log.warning("%s: deleted in Readwise; the note is kept", record.path)
             return "deleted upstream"
-        rendered = self.renderer.render_note(book)
+        rendered = self.renderer().render_note(book)
         render_hash = text_hash(rendered.text)
         new = layout_of(rendered)
         if record is None:
@@ -358,7 +400,7 @@ class _Run:
             current = None
         if current is None:
             if record.hash is None:  # claimed but never written: a run died before the write
-                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+                return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
             self.index()
             found = self._moved.get(book.user_book_id)
             if found is not None:
@@ -367,7 +409,7 @@ class _Run:
                 path, current = found, self.vault.read_text(found)
             elif self.options.recreate_deleted:
                 path = path if not self.vault.exists(path) else self._new_path(book)
-                return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+                return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
             else:
                 self.report.skipped_missing.append(path)
                 where = "holds another note now" if self.vault.exists(path) else "is gone"
@@ -388,7 +430,7 @@ class _Run:
         if digest == last_hash and last_hash == last_render:
             # Exactly our last plain rendering: the user hasn't touched it; render it whole.
             what = describe_changes(Layout.from_json(stored), new)
-            return _Write(
+            return _write(
                 book,
                 path,
                 rendered.text,
@@ -396,6 +438,7 @@ class _Run:
                 new,
                 False,
                 what,
+                base=digest,
                 on_disk=digest == render_hash,
             )
         # An editor (or git on Windows) may have turned every line end into \r\n: merge on
@@ -409,7 +452,7 @@ class _Run:
         conflicts = [(c.block_id, c.upstream) for c in merged.conflicts]
         if conflicts:
             log.warning("%s: %d conflict(s); your text was kept", path, len(conflicts))
-        return _Write(
+        return _write(
             book,
             path,
             merged.text,
@@ -417,6 +460,7 @@ class _Run:
             merged.layout,
             False,
             merged.describe(),
+            base=digest,
             on_disk=merged.text == current,
             conflicts=conflicts,
         )
@@ -440,10 +484,10 @@ class _Run:
             # and edited, never one to adopt (another edition may share its title).
             candidate = None
         if candidate is None:
-            path = self._new_path(book)
+            path = self._new_path(book, default)
             if path != default:
                 log.warning("%s is another note; this one goes to %s", default, path)
-            return _Write(book, path, rendered.text, render_hash, new, True, _count_what(book))
+            return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
         self.claimed.add(naming.name_key(candidate))
         if self._index is not None:
             self._index.claim(candidate)
@@ -451,7 +495,7 @@ class _Run:
         merged = merge_note(current, adopt_layout(current, new), new, on_delete="keep")
         self.report.adopted.append(candidate)
         log.info("%s: adopted as the note of Readwise book %d", candidate, book.user_book_id)
-        return _Write(
+        return _write(
             book,
             candidate,
             merged.text,
@@ -459,6 +503,7 @@ class _Run:
             merged.layout,
             False,
             "adopted: " + merged.describe(),
+            base=text_hash(current),
             on_disk=merged.text == current,
         )
 
@@ -469,25 +514,60 @@ class _Run:
             raise Interrupted("stopped on request; the next run picks up from here")
 
     def sync_page(self, books: Iterable[Book]) -> None:
+        """Decide and write one batch of books."""
+        self.write_page(self.plan_page(books))
+
+    def plan_page(self, books: Iterable[Book]) -> list[_Write]:
+        """Decide what to do with each book; what needs no write is reported at once."""
         self.check_stop()
         books = list(books)
         self.report.books_seen += len(books)
         records = self.state.load_notes(book.user_book_id for book in books)
         writes: list[_Write] = []
         for book in books:
-            try:
-                outcome = self._plan(book, records.get(book.user_book_id))
-            except OutsideVault as exc:
-                log.warning("%s", exc)
-                self.report.skipped_readonly.append(exc.path or book.display_title)
-                outcome = "refused"
+            outcome = self._plan_one(book, records.get(book.user_book_id))
             if isinstance(outcome, _Write):
                 writes.append(outcome)
             else:
                 if outcome == "unchanged":
                     self.report.unchanged += 1
                 if self.on_book:
-                    self.on_book(book, outcome)
+                    self.on_book(book.user_book_id, outcome)
+        return writes
+
+    def _plan_one(self, book: Book, record: NoteRecord | None) -> _Write | str:
+        try:
+            return self._plan(book, record)
+        except OutsideVault as exc:
+            log.warning("%s", exc)
+            self.report.skipped_readonly.append(exc.path or book.display_title)
+            return "refused"
+
+    def _recheck(self, write: _Write) -> _Write | None:
+        """The decision again if the note changed since it was read (the user may write
+        while a long sync fetches): their latest words are what gets merged."""
+        if write.created:
+            changed = self.vault.exists(write.path)
+        else:
+            current = self.vault.read_text(write.path)
+            changed = current is None or text_hash(current) != write.base
+        if not changed:
+            return write
+        log.info("%s changed while this sync ran; deciding again", write.path)
+        book = Book.model_validate(unpack(write.data))
+        self.claimed.discard(naming.name_key(write.path))
+        record = self.state.load_notes([write.book_id]).get(write.book_id)
+        outcome = self._plan_one(book, record)
+        if isinstance(outcome, _Write):
+            return outcome
+        if self.on_book:
+            self.on_book(write.book_id, outcome)
+        return None
+
+    def write_page(self, planned: Iterable[_Write]) -> None:
+        """Write one batch of decided notes: record intent, write, confirm."""
+        self.check_stop()
+        writes = [w for w in map(self._recheck, planned) if w is not None]
         if self.report.dry_run:
             for write in writes:
                 self._count(write, changed=not write.on_disk)
@@ -497,40 +577,46 @@ class _Run:
             self.state.mark_writing(True)
             for write in writes:
                 self.state.save_pending(
-                    write.book.user_book_id,
+                    write.book_id,
                     write.path,
                     naming.name_key(write.path),
                     write.digest,
                     write.render_hash,
-                    write.layout.to_json(),
+                    write.layout,
                 )
-        # 2. write the notes
+        # 2. write the notes: every new text to its temporary file, then all in place at once
         done: set[int] = set()  # indexes into writes
-        for number, write in enumerate(writes):
-            if self.stop is not None and self.stop.is_set():
-                break  # the note being written was finished; record what was done, then stop
-            if not write.on_disk:
-                try:
-                    self.vault.write_text(write.path, write.text)
-                except (ReadOnlyNote, OutsideVault) as exc:
-                    # One note the tool may not write is that note's problem, not the run's.
-                    log.warning("%s", exc)
-                    self.report.skipped_readonly.append(write.path)
-                    continue
-            done.add(number)
-            self._count(write, changed=not write.on_disk)
+        staged: list[StagedNote] = []
+        try:
+            for number, write in enumerate(writes):
+                if self.stop is not None and self.stop.is_set():
+                    break  # the notes staged so far are finished; record them, then stop
+                if not write.on_disk:
+                    try:
+                        staged.append(self.vault.stage_text(write.path, write.text))
+                    except (ReadOnlyNote, OutsideVault) as exc:
+                        # One note the tool may not write is that note's problem, not the run's.
+                        log.warning("%s", exc)
+                        self.report.skipped_readonly.append(write.path)
+                        continue
+                done.add(number)
+        except BaseException:
+            self.vault.discard(staged)
+            raise
+        self.vault.commit(staged)
         self.vault.flush()
+        for number in sorted(done):
+            self._count(writes[number], changed=not writes[number].on_disk)
         # 3. confirm
         now = datetime.now(UTC).isoformat()
         with self.state.transaction():
             for number, write in enumerate(writes):
-                book_id = write.book.user_book_id
                 if number not in done:
-                    self.state.drop_pending(book_id)
+                    self.state.drop_pending(write.book_id)
                     continue
-                self.state.save_written(book_id)
-                self.state.save_book_data(book_id, write.book.model_dump(mode="json"))
-                self.state.save_conflicts(book_id, write.path, write.conflicts, now)
+                self.state.save_written(write.book_id)
+                self.state.save_book_data(write.book_id, write.data)
+                self.state.save_conflicts(write.book_id, write.path, write.conflicts, now)
             self.state.mark_writing(False)
         self.check_stop()
 
@@ -540,43 +626,40 @@ class _Run:
         if changed:
             (self.report.created if write.created else self.report.updated).append(write.path)
             self.report.changes.append((write.path, write.what))
-            self.report.highlights += len(write.book.live_highlights())
+            self.report.highlights += write.highlights
             log.info("%s %s: %s", "created" if write.created else "updated", write.path, write.what)
         else:
             self.report.unchanged += 1
         if self.on_book:
             outcome = ("created" if write.created else "updated") if changed else "unchanged"
-            self.on_book(write.book, outcome)
-
-
-class _Spool:
-    """Export pages kept in an anonymous temporary file until every page has arrived."""
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Unlinked at once where the OS allows: a killed run leaves nothing behind.
-        self._file = tempfile.TemporaryFile(dir=folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
-        self._sizes: list[int] = []
-
-    def __enter__(self) -> _Spool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._file.close()
-
-    def add(self, page: ExportPage) -> None:
-        self._file.write(page.raw)
-        self._sizes.append(len(page.raw))
-
-    def pages(self) -> Iterator[ExportPage]:
-        self._file.seek(0)
-        for size in self._sizes:
-            yield ExportPage.parse(self._file.read(size))
+            self.on_book(write.book_id, outcome)
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def _pages(client: ReadwiseClient, cursor: datetime | None) -> Iterator[ExportPage]:
+    """The export pages this run works from: all of them, or the changed books whole."""
+    if cursor is None:
+        yield from client.iter_export()
+        return
+    changed: dict[int, None] = {}  # ordered set: keep the server's order
+    # includeDeleted here too: a change that is only a deletion must be seen.
+    for page in client.iter_export(updated_after=cursor - OVERLAP, include_deleted=True):
+        changed.update((book.user_book_id, None) for book in page.results)
+    for chunk in _chunks(list(changed), IDS_PER_REQUEST):
+        yield from client.iter_export(ids=chunk, include_deleted=True)
+
+
+def _renderer(settings: Settings) -> Callable[[], Renderer]:
+    def make() -> Renderer:
+        from .render import Renderer
+
+        return Renderer(settings.template_dir, settings.tzinfo())
+
+    return make
 
 
 def _options(settings: Settings, **overrides: Any) -> RunOptions:
@@ -597,7 +680,7 @@ def sync_once(
     dry_run: bool = False,
     recreate_deleted: bool | None = None,
     client: ReadwiseClient | None = None,
-    on_book: Callable[[Book, str], None] | None = None,
+    on_book: Callable[[int, str], None] | None = None,
     stop: threading.Event | None = None,
     lock_wait: float = 0.0,
 ) -> SyncReport:
@@ -605,7 +688,9 @@ def sync_once(
 
     Holds the vault's lock throughout (raising :class:`Locked` when another run
     has it for longer than ``lock_wait`` seconds). Setting ``stop`` makes the run
-    finish the note it is writing, record what it did and raise :class:`Interrupted`.
+    finish the notes it is writing, record what it did and raise :class:`Interrupted`.
+    ``on_book(book_id, outcome)`` is called once per book seen, with ``created``,
+    ``updated``, ``unchanged`` or why it was left alone.
     """
     vault = Vault(settings.require_vault())
     with vault_lock(lock_path(settings, vault), wait=lock_wait):
@@ -623,10 +708,9 @@ def _sync_locked(
     dry_run: bool,
     recreate_deleted: bool | None,
     client: ReadwiseClient | None,
-    on_book: Callable[[Book, str], None] | None,
+    on_book: Callable[[int, str], None] | None,
     stop: threading.Event | None,
 ) -> SyncReport:
-    renderer = Renderer(settings.template_dir, settings.tzinfo())
     own_client = client is None
     if client is None:
         client = ReadwiseClient(
@@ -651,28 +735,24 @@ def _sync_locked(
         overrides: dict[str, Any] = {"adopt": cursor is None}
         if recreate_deleted is not None:
             overrides["recreate_deleted"] = recreate_deleted
-        run = _Run(vault, state, renderer, _options(settings, **overrides), report, on_book, stop)
-        with _Spool(settings.state_dir) as spool:
-            # Fetch everything first, onto disk: a fetch that fails half-way then leaves
-            # every note as it was, and memory holds one page at a time.
-            if cursor is None:
-                for page in client.iter_export():
-                    spool.add(page)
-                    run.check_stop()
-            else:
-                changed: dict[int, None] = {}  # ordered set: keep the server's order
-                # includeDeleted here too: a change that is only a deletion must be seen.
-                for page in client.iter_export(
-                    updated_after=cursor - OVERLAP, include_deleted=True
-                ):
-                    changed.update((book.user_book_id, None) for book in page.results)
-                    run.check_stop()
-                for chunk in _chunks(list(changed), IDS_PER_REQUEST):
-                    for page in client.iter_export(ids=chunk, include_deleted=True):
-                        spool.add(page)
-                        run.check_stop()
-            for page in spool.pages():
-                run.sync_page(page.results)
+        run = _Run(
+            vault,
+            state,
+            _renderer(settings),
+            _options(settings, **overrides),
+            report,
+            on_book,
+            stop,
+        )
+        with Spool[_Write](settings.state_dir) as spool:
+            # Decide every note while the pages arrive (the next page is fetched meanwhile),
+            # but write none before the last page is in: a fetch that fails half-way then
+            # leaves every note as it was. The decisions wait on disk, not in memory.
+            for page in read_ahead(_pages(client, cursor)):
+                run.check_stop()
+                spool.add(run.plan_page(page.results))
+            for writes in spool.batches():
+                run.write_page(writes)
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
         if not dry_run:
@@ -698,7 +778,8 @@ def rerender_all(
 ) -> SyncReport:
     """Apply the current templates to every tracked note, from the stored data (no network)."""
     vault = Vault(settings.require_vault())
-    renderer = Renderer(settings.template_dir, settings.tzinfo())
+    renderer = _renderer(settings)
+    renderer()  # a broken template is reported before anything else is done
     report = SyncReport(full=True, dry_run=dry_run, started_at=datetime.now(UTC))
     with (
         vault_lock(lock_path(settings, vault), wait=lock_wait),

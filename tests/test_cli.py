@@ -127,7 +127,7 @@ def test_check_all_fine(env: dict[str, str], vault: Path) -> None:
     result = run_cli("check", "--vault", str(vault), env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["config", "token", "vault"]
+    assert [line.split(":")[0] for line in lines] == ["config", "token", "templates", "vault"]
     assert all(": ok" in line for line in lines)
     assert TOKEN not in result.stdout + result.stderr
 
@@ -139,6 +139,21 @@ def test_check_reports_each_problem(env: dict[str, str], tmp_path: Path) -> None
     assert "token: rejected" in result.stderr
     assert "vault:" in result.stderr and "does not exist" in result.stderr
     assert "nope-nope-nope" not in result.stdout + result.stderr
+
+
+def test_check_names_a_broken_template(env: dict[str, str], vault: Path, tmp_path: Path) -> None:
+    # A sync only compiles the templates when it has a note to render, so `check` is
+    # where a template mistake shows at once.
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "highlight.jinja").write_text("- {{ highlight_text ", encoding="utf-8")
+    config = Path(env["READWISE_SYNC_CONFIG"])
+    config.write_text(
+        config.read_text(encoding="utf-8") + f'template_dir = "{templates}"\n', encoding="utf-8"
+    )
+    result = run_cli("check", "--vault", str(vault), env=env)
+    assert result.returncode == 2
+    assert f"templates: template {templates / 'highlight.jinja'}: line 1:" in result.stderr
 
 
 def test_demo_works_in_a_fresh_folder(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 Two vaults start identical (same library, same user edits). Readwise then changes. Vault B
 gets one clean sync: the reference. Vault A gets syncs killed with SIGKILL at random moments,
-resumed each time from what was left. After every kill, each note of A is either exactly as it
-was before or exactly as B has it (no partial note, no lost edit), no temporary file is
-visible, and the state claims no note that isn't on disk. A final clean run makes A equal to B,
-byte for byte.
+resumed each time from what was left. Half the kills wait for the first note of the run to
+land and kill then: notes are written in a short burst after the last page has arrived, and
+a kill at a purely random moment would seldom hit it. After every kill, each note of A is
+either exactly as it was before or exactly as B has it (no partial note, no lost edit), no
+temporary file is visible, and the state claims no note that isn't on disk. A final clean
+run makes A equal to B, byte for byte.
 
 READWISE_SYNC_CRASH_KILLS sets the number of kills (default 50); the long run in the README
 uses 200.
@@ -106,6 +108,25 @@ def run_sync(vault: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
+def kill_once_writing(proc: subprocess.Popen[bytes], vault: Path, since: int) -> bool:
+    """SIGKILL the run as soon as a note in the vault changes after ``since`` (ns)."""
+
+    def changed(path: str) -> bool:
+        try:
+            return os.stat(path).st_mtime_ns > since
+        except FileNotFoundError:
+            return False
+
+    while proc.poll() is None:
+        for folder, _, files in os.walk(vault):
+            notes = (name for name in files if name.endswith(".md") and name[0] != ".")
+            if any(changed(os.path.join(folder, name)) for name in notes):
+                proc.send_signal(signal.SIGKILL)
+                return True
+        time.sleep(0.002)
+    return False
+
+
 def visible_files(vault: Path) -> list[str]:
     return sorted(
         p.relative_to(vault).as_posix()
@@ -146,11 +167,15 @@ def test_sync_survives_kill_9_at_random_moments(tmp_path: Path) -> None:
         fake.latency = 0.02  # a far-away server: the run spans fetching and writing
         kills = mid_write = 0
         while kills < KILLS:
+            started = time.time_ns()
             proc = run_sync(vaults["A"], envs["A"])
-            time.sleep(rng.uniform(0.25, 1.6))
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                kills += 1
+            if rng.random() < 0.5:
+                kills += kill_once_writing(proc, vaults["A"], started)
+            else:
+                time.sleep(rng.uniform(0.25, 1.6))
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGKILL)
+                    kills += 1
             proc.wait(timeout=30)
             now = note_files(vaults["A"])
             for path, text in now.items():

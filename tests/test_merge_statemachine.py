@@ -555,7 +555,7 @@ class SyncMachine(RuleBasedStateMachine):
                 self.settings,
                 full=kind == "full",
                 client=self.client,
-                on_book=lambda book, outcome: outcomes.__setitem__(book.user_book_id, outcome),
+                on_book=outcomes.__setitem__,
             )
         after = note_files(self.vault)
         fetched = self.fetched_books(since)

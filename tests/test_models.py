@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from readwise_sync.models import Book, ExportPage, Highlight, ReaderDocument, Tag
@@ -270,3 +272,58 @@ def test_lone_surrogates_become_replacement_char() -> None:
     b.model_dump_json().encode("utf-8")
     doc = ReaderDocument.model_validate({"id": "01h", "content": "c\ud800", "title": "\udbff"})
     assert doc.content == "c\ufffd" and doc.title == "\ufffd"
+
+
+# -- the fast path: JSON straight into the models ----------------------------------------------
+
+_awkward_text = st.lists(
+    st.one_of(
+        st.sampled_from(["\r\n", "\r", "\n", "\\", "\\r", "\ud83d", "\ude00", "é", "😀"]),
+        st.characters(codec="utf-8"),
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    title=_awkward_text,
+    text=_awkward_text,
+    note=_awkward_text,
+    tag=_awkward_text.filter(str.strip),
+    ascii_only=st.booleans(),
+)
+def test_json_parse_equals_the_careful_path(
+    title: str, text: str, note: str, tag: str, ascii_only: bool
+) -> None:
+    """Parsing bytes (pydantic's parser, cleaning only when needed) gives exactly what
+    decoding with the stdlib and cleaning every string gives, whatever the text holds."""
+    data = {
+        "count": 1,
+        "nextPageCursor": None,
+        "results": [
+            book(
+                title=title,
+                highlights=[highlight(text=text, note=note, tags=[{"name": tag}])],
+            )
+        ],
+    }
+    raw = json.dumps(data, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    fast = ExportPage.parse(raw)
+    careful = ExportPage.model_validate(json.loads(raw))
+    assert fast.model_dump() == careful.model_dump()
+    parsed = fast.results[0]
+    for value in (parsed.title, parsed.highlights[0].text, parsed.highlights[0].note or ""):
+        assert "\r" not in value
+        value.encode("utf-8")  # no lone surrogate left
+
+
+def test_carriage_returns_in_json_become_newlines() -> None:
+    raw = (
+        b'{"results": [{"user_book_id": 1, "title": "a\\r\\nb\\u000Dc",'
+        b' "highlights": [{"id": 1, "text": "one\\rtwo", "note": "C:\\\\reports"}]}]}'
+    )
+    page = ExportPage.parse(raw)
+    assert page.results[0].title == "a\nb\nc"
+    assert page.results[0].highlights[0].text == "one\ntwo"
+    assert page.results[0].highlights[0].note == "C:\\reports"  # a backslash and an r
