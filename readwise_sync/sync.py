@@ -27,10 +27,12 @@ recognised and completed by the next one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +128,8 @@ class _Write:
 
     It carries everything the write and the state need, and nothing heavier, because
     a full sync decides every note while the pages arrive and keeps the decisions in
-    a spool file until the last page is in.
+    a spool file until the last page is in. (The new text itself waits in the note's
+    temporary file once it is staged; ``text`` is then emptied.)
     """
 
     book_id: int
@@ -134,6 +137,7 @@ class _Write:
     highlights: int  # live highlights in the book
     path: str
     text: str
+    digest: str  # text_hash(text)
     render_hash: str
     layout: Packed  # Layout.to_json(), as the state keeps it
     created: bool
@@ -141,10 +145,6 @@ class _Write:
     base: str | None = None  # the hash of the note as it was read when deciding
     on_disk: bool = False  # the file already holds ``text``: record, don't write
     conflicts: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def digest(self) -> str:
-        return text_hash(self.text)
 
 
 def _write(
@@ -163,6 +163,7 @@ def _write(
         len(book.live_highlights()),
         path,
         text,
+        text_hash(text),
         render_hash,
         pack(layout.to_json()),
         created,
@@ -218,6 +219,12 @@ class _Run:
         self._moved: dict[int, str] = {}  # book id -> where its note went
         self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
         self._title_owners: dict[str, set[int]] | None = None
+        # New texts go to their temporary files in a background thread as soon as they are
+        # decided (creating files is most of a first sync's system time, and it then runs
+        # while the next page is parsed and rendered); they are renamed into place only in
+        # write_page, after every page has arrived.
+        self._stager: ThreadPoolExecutor | None = None
+        self._staging: dict[int, Future[StagedNote]] = {}  # book id -> its staged text
 
     def renderer(self) -> Renderer:
         """The templates, compiled on first need: a sync with nothing to render (the
@@ -527,6 +534,7 @@ class _Run:
         for book in books:
             outcome = self._plan_one(book, records.get(book.user_book_id))
             if isinstance(outcome, _Write):
+                self._stage(outcome)
                 writes.append(outcome)
             else:
                 if outcome == "unchanged":
@@ -543,6 +551,36 @@ class _Run:
             self.report.skipped_readonly.append(exc.path or book.display_title)
             return "refused"
 
+    def _stage(self, write: _Write) -> None:
+        """Start writing the note's new text to its temporary file."""
+        if self.report.dry_run or write.on_disk:
+            return
+        if self._stager is None:
+            # Temporary files may now be left by a kill: the next run sweeps the vault.
+            with self.state.transaction():
+                self.state.mark_writing(True)
+            self._stager = ThreadPoolExecutor(1, thread_name_prefix="readwise-sync-stage")
+        future = self._stager.submit(self.vault.stage_text, write.path, write.text)
+        self._staging[write.book_id] = future
+        write.text = ""  # it is in the temporary file now; the spool needn't carry it
+
+    def _unstage(self, book_id: int) -> None:
+        future = self._staging.pop(book_id, None)
+        if future is not None:
+            with contextlib.suppress(Exception):
+                self.vault.discard([future.result()])
+
+    def abandon(self) -> None:
+        """Remove what was staged and not written (a run that failed or stopped)."""
+        for book_id in list(self._staging):
+            self._unstage(book_id)
+        if self._stager is not None:
+            self._stager.shutdown()
+            self._stager = None
+            self.vault.remove_new_empty_folders()
+            with self.state.transaction():
+                self.state.mark_writing(False)
+
     def _recheck(self, write: _Write) -> _Write | None:
         """The decision again if the note changed since it was read (the user may write
         while a long sync fetches): their latest words are what gets merged."""
@@ -554,11 +592,13 @@ class _Run:
         if not changed:
             return write
         log.info("%s changed while this sync ran; deciding again", write.path)
+        self._unstage(write.book_id)
         book = Book.model_validate(unpack(write.data))
         self.claimed.discard(naming.name_key(write.path))
         record = self.state.load_notes([write.book_id]).get(write.book_id)
         outcome = self._plan_one(book, record)
         if isinstance(outcome, _Write):
+            self._stage(outcome)
             return outcome
         if self.on_book:
             self.on_book(write.book_id, outcome)
@@ -584,7 +624,7 @@ class _Run:
                     write.render_hash,
                     write.layout,
                 )
-        # 2. write the notes: every new text to its temporary file, then all in place at once
+        # 2. write the notes: their temporary files are (being) written; then all in place
         done: set[int] = set()  # indexes into writes
         staged: list[StagedNote] = []
         try:
@@ -593,7 +633,7 @@ class _Run:
                     break  # the notes staged so far are finished; record them, then stop
                 if not write.on_disk:
                     try:
-                        staged.append(self.vault.stage_text(write.path, write.text))
+                        staged.append(self._staging.pop(write.book_id).result())
                     except (ReadOnlyNote, OutsideVault) as exc:
                         # One note the tool may not write is that note's problem, not the run's.
                         log.warning("%s", exc)
@@ -617,7 +657,7 @@ class _Run:
                 self.state.save_written(write.book_id)
                 self.state.save_book_data(write.book_id, write.data)
                 self.state.save_conflicts(write.book_id, write.path, write.conflicts, now)
-            self.state.mark_writing(False)
+            self.state.mark_writing(bool(self._staging))  # later pages' files wait still
         self.check_stop()
 
     def _count(self, write: _Write, *, changed: bool) -> None:
@@ -744,15 +784,19 @@ def _sync_locked(
             on_book,
             stop,
         )
-        with Spool[_Write](settings.state_dir) as spool:
-            # Decide every note while the pages arrive (the next page is fetched meanwhile),
-            # but write none before the last page is in: a fetch that fails half-way then
-            # leaves every note as it was. The decisions wait on disk, not in memory.
-            for page in read_ahead(_pages(client, cursor)):
-                run.check_stop()
-                spool.add(run.plan_page(page.results))
-            for writes in spool.batches():
-                run.write_page(writes)
+        try:
+            with Spool[_Write](settings.state_dir) as spool:
+                # Decide every note while the pages arrive (the next page is fetched
+                # meanwhile) and stage its text, but put none in place before the last page
+                # is in: a fetch that fails half-way then leaves every note as it was. The
+                # decisions wait on disk, not in memory.
+                for page in read_ahead(_pages(client, cursor)):
+                    run.check_stop()
+                    spool.add(run.plan_page(page.results))
+                for writes in spool.batches():
+                    run.write_page(writes)
+        finally:
+            run.abandon()
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
         if not dry_run:
@@ -786,7 +830,10 @@ def rerender_all(
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
         run = _Run(vault, state, renderer, _options(settings), report, None)
-        for batch in state.iter_book_data():
-            run.sync_page(Book.model_validate(data) for data in batch)
+        try:
+            for batch in state.iter_book_data():
+                run.sync_page(Book.model_validate(data) for data in batch)
+        finally:
+            run.abandon()
     report.finished_at = datetime.now(UTC)
     return report

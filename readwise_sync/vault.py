@@ -91,6 +91,7 @@ class Vault:
         self._swept: set[Path] = set()
         self._inside_dirs: set[Path] = {self.root}  # folders known to resolve inside
         self._made_dirs: set[Path] = {self.root}  # folders known to exist, inside
+        self._new_dirs: list[Path] = []  # folders this object created, in order
 
     # -- confinement --------------------------------------------------------------------------
 
@@ -142,6 +143,7 @@ class Vault:
                 self._made_dirs.add(current)
                 continue
             current.mkdir()
+            self._new_dirs.append(current)
             self._made_dirs.add(current)
             self._dirty_dirs.add(current.parent)
         return self.path_of(relpath)
@@ -275,6 +277,17 @@ class Vault:
             finally:
                 os.close(fd)
         self._dirty_dirs.clear()
+
+    def remove_new_empty_folders(self) -> None:
+        """Remove the folders this object created that hold nothing (a run that staged
+        notes, then failed before putting them in place, leaves no empty folder)."""
+        for folder in reversed(self._new_dirs):
+            with contextlib.suppress(OSError):  # not empty, or gone: leave it
+                folder.rmdir()
+                self._made_dirs.discard(folder)
+                self._inside_dirs.discard(folder)
+                self._dirty_dirs.add(folder.parent)
+        self._new_dirs.clear()
 
     def sweep_temp_files(self) -> int:
         """Remove the temporary files a killed run left anywhere in the vault."""

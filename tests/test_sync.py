@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -192,6 +194,57 @@ def test_failure_mid_refetch_leaves_every_note_and_the_cursor_as_they_were(
     notes = note_files(settings.vault)  # type: ignore[arg-type]
     assert "late addition 38100452" in notes[WALDEN]
     assert "late addition 51877310" in notes["Readwise/Tweets/Plain text notes outlive.md"]
+
+
+@pytest.mark.parametrize("fault", ["503", "invalid page"])
+def test_a_first_sync_that_fails_half_way_leaves_the_vault_empty(
+    settings: Settings, fake: FakeReadwise, fault: str
+) -> None:
+    """Notes are decided and staged while pages arrive, but nothing shows before the end:
+    no note, no temporary file, not even an empty folder."""
+    fake.page_size = 1
+    fake.pass_through(3)
+    if fault == "503":
+        fake.fail(503, times=50)
+    else:
+        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": [{"user_book_id": "x"}]}')
+    with pytest.raises(ReadwiseSyncError):
+        sync_once(settings, client=fast_client(fake, max_retries=1))
+    assert list(settings.vault.iterdir()) == []  # type: ignore[union-attr]
+    assert load_cursor(settings) is None
+    fake.clear_faults()
+    assert len(sync_once(settings).created) == 4
+
+
+def test_a_note_edited_while_the_sync_fetches_keeps_the_edit(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """The article (page 3 of 4) is decided and its new text staged while the last page is
+    slow to come; the user writes in the note just then. What is put in place at the end
+    is merged with what they wrote, not the text decided before."""
+    fake.page_size = 1
+    sync_once(settings)
+    note = settings.vault / ARTICLE  # type: ignore[operator]
+    fake.add_highlight(45210733, text="Added upstream meanwhile.", location=999999)
+    fake.pass_through(3)
+    fake.delay(3.0)  # the fourth page
+
+    def write_once_the_article_is_staged() -> None:
+        deadline = time.monotonic() + 10
+        while not list(note.parent.glob(".readwise-sync-*.tmp")):
+            assert time.monotonic() < deadline, "the article was never staged"
+            time.sleep(0.005)
+        note.write_text(note.read_text(encoding="utf-8") + "\nWritten mid-sync.\n", "utf-8")
+
+    writer = threading.Thread(target=write_once_the_article_is_staged)
+    writer.start()
+    report = sync_once(settings, full=True)
+    writer.join()
+    text = note.read_text(encoding="utf-8")
+    assert text.endswith("\nWritten mid-sync.\n")
+    assert text.count("Added upstream meanwhile.") == 1
+    assert ARTICLE in report.updated and report.conflicts == []
+    assert list(note.parent.glob(".readwise-sync-*")) == []
 
 
 def test_cursor_is_the_time_before_the_run(settings: Settings, fake: FakeReadwise) -> None:
