@@ -165,6 +165,8 @@ def filter_yaml(value: Any) -> str:
 
 def _indent_continuation(text: str, indent: str) -> str:
     """Indent every line after the first so multi-paragraph text stays in its bullet."""
+    if "\n" not in text and "\r" not in text:
+        return text.rstrip()  # one line, as most highlights are
     lines = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip().split("\n")
     return "\n".join([lines[0], *((indent + line) if line.strip() else "" for line in lines[1:])])
 

@@ -27,12 +27,10 @@ recognised and completed by the next one.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,12 +217,11 @@ class _Run:
         self._moved: dict[int, str] = {}  # book id -> where its note went
         self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
         self._title_owners: dict[str, set[int]] | None = None
-        # New texts go to their temporary files in a background thread as soon as they are
-        # decided (creating files is most of a first sync's system time, and it then runs
-        # while the next page is parsed and rendered); they are renamed into place only in
-        # write_page, after every page has arrived.
-        self._stager: ThreadPoolExecutor | None = None
-        self._staging: dict[int, Future[StagedNote]] = {}  # book id -> its staged text
+        # New texts go to their temporary files as soon as they are decided, so they need
+        # not wait in the spool (and creating the files overlaps with the next page's
+        # download); they are renamed into place only in write_page, after every page.
+        self._staging: dict[int, StagedNote | Exception] = {}  # book id -> its staged text
+        self._staged_any = False
 
     def renderer(self) -> Renderer:
         """The templates, compiled on first need: a sync with nothing to render (the
@@ -555,28 +552,28 @@ class _Run:
         """Start writing the note's new text to its temporary file."""
         if self.report.dry_run or write.on_disk:
             return
-        if self._stager is None:
+        if not self._staged_any:
             # Temporary files may now be left by a kill: the next run sweeps the vault.
             with self.state.transaction():
                 self.state.mark_writing(True)
-            self._stager = ThreadPoolExecutor(1, thread_name_prefix="readwise-sync-stage")
-        future = self._stager.submit(self.vault.stage_text, write.path, write.text)
-        self._staging[write.book_id] = future
+            self._staged_any = True
+        try:
+            self._staging[write.book_id] = self.vault.stage_text(write.path, write.text)
+        except (ReadOnlyNote, OutsideVault) as exc:
+            self._staging[write.book_id] = exc  # reported when the page is written
         write.text = ""  # it is in the temporary file now; the spool needn't carry it
 
     def _unstage(self, book_id: int) -> None:
-        future = self._staging.pop(book_id, None)
-        if future is not None:
-            with contextlib.suppress(Exception):
-                self.vault.discard([future.result()])
+        staged = self._staging.pop(book_id, None)
+        if isinstance(staged, StagedNote):
+            self.vault.discard([staged])
 
     def abandon(self) -> None:
         """Remove what was staged and not written (a run that failed or stopped)."""
         for book_id in list(self._staging):
             self._unstage(book_id)
-        if self._stager is not None:
-            self._stager.shutdown()
-            self._stager = None
+        if self._staged_any:
+            self._staged_any = False
             self.vault.remove_new_empty_folders()
             with self.state.transaction():
                 self.state.mark_writing(False)
@@ -633,7 +630,10 @@ class _Run:
                     break  # the notes staged so far are finished; record them, then stop
                 if not write.on_disk:
                     try:
-                        staged.append(self._staging.pop(write.book_id).result())
+                        note = self._staging.pop(write.book_id)
+                        if isinstance(note, Exception):
+                            raise note
+                        staged.append(note)
                     except (ReadOnlyNote, OutsideVault) as exc:
                         # One note the tool may not write is that note's problem, not the run's.
                         log.warning("%s", exc)

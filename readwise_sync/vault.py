@@ -68,12 +68,15 @@ def _syncfs() -> Callable[[int], int] | None:
 
 @dataclass
 class StagedNote:
-    """A note's new text, written to its temporary file but not yet in place."""
+    """A note's new text, written to its temporary file but not yet in place.
+
+    No file descriptor is kept open: a first sync stages thousands of notes, more than
+    a process may hold open (256 by default on macOS).
+    """
 
     relpath: str
     target: Path
     temp: Path
-    fd: int
 
 
 class Vault:
@@ -210,10 +213,11 @@ class Vault:
                 written = os.write(fd, view)
                 view = view[written:]
             os.chmod(temp, mode)  # O_CREAT's mode is filtered by the umask; restore the note's own
+            os.close(fd)
         except OSError as exc:
             self._discard(temp, fd)
             raise self._write_error(relpath, exc) from exc
-        return StagedNote(relpath, target, temp, fd)
+        return StagedNote(relpath, target, temp)
 
     def commit(self, staged: Sequence[StagedNote]) -> None:
         """Make the staged notes' data durable, then rename each over its note.
@@ -222,17 +226,13 @@ class Vault:
         files removed) and :class:`VaultError` names the note that failed.
         """
         pending = list(staged)
+        if not pending:
+            return
         try:
-            syncfs = _syncfs() if len(pending) >= SYNCFS_MIN_BATCH else None
-            if syncfs is None or syncfs(pending[0].fd) != 0:
-                for note in pending:
-                    os.fsync(note.fd)
-            for note in pending:
-                os.close(note.fd)
-                note.fd = -1
+            self._make_durable(pending)
         except OSError as exc:
             for note in pending:
-                self._discard(note.temp, note.fd)
+                self._discard(note.temp, -1)
             raise self._write_error(pending[0].relpath, exc) from exc
         while pending:
             note = pending.pop(0)
@@ -244,11 +244,26 @@ class Vault:
                 raise self._write_error(note.relpath, exc) from exc
             self._dirty_dirs.add(note.target.parent)
 
+    def _make_durable(self, pending: Sequence[StagedNote]) -> None:
+        syncfs = _syncfs() if len(pending) >= SYNCFS_MIN_BATCH else None
+        if syncfs is not None:
+            fd = os.open(self.root, os.O_RDONLY)
+            try:
+                if syncfs(fd) == 0:
+                    return
+            finally:
+                os.close(fd)
+        for note in pending:
+            fd = os.open(note.temp, os.O_RDWR)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
     def discard(self, staged: Sequence[StagedNote]) -> None:
         """Drop staged notes that will not be committed."""
         for note in staged:
-            self._discard(note.temp, note.fd)
-            note.fd = -1
+            self._discard(note.temp, -1)
 
     @staticmethod
     def _discard(temp: Path, fd: int) -> None:
