@@ -37,7 +37,15 @@ _STAMPED = "%(asctime)s %(levelname)s %(message)s"
 
 
 def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
-    level = logging.ERROR if quiet else logging.INFO if verbose or daemon else logging.WARNING
+    level = (
+        logging.ERROR
+        if quiet
+        else logging.DEBUG
+        if verbose > 1
+        else logging.INFO
+        if verbose or daemon
+        else logging.WARNING
+    )
     handler = logging.StreamHandler(sys.stderr)
     # Timestamps and levels always: under cron or journald a line without its time is
     # hard to place. (Errors meant for the user come as plain `readwise-sync: ...` lines.)
@@ -49,6 +57,7 @@ def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
     # httpx logs every request at INFO; only -vv wants that much. URLs never hold the token.
     logging.getLogger("httpx").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
     logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("filelock").setLevel(logging.WARNING)
     # apscheduler narrates every job run; the daemon logs what matters itself.
     logging.getLogger("apscheduler").setLevel(logging.INFO if verbose > 1 else logging.ERROR)
 

@@ -272,13 +272,23 @@ class State:
             (book_id, path, path_key, text_hash, render_hash, _pack(layout)),
         )
 
-    def save_written(self, book_id: int) -> None:
-        """Confirm the pending write: the file now holds that text."""
+    def save_written(self, book_id: int, data: dict[str, Any] | Packed | None = None) -> None:
+        """Confirm the pending write: the file now holds that text. ``data``, the book it
+        was rendered from, is kept with it (one row update instead of two: a first sync
+        makes thousands)."""
+        if data is None:
+            self._db.execute(
+                "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
+                " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
+                " pending_layout = NULL WHERE book_id = ? AND pending_hash IS NOT NULL",
+                (book_id,),
+            )
+            return
         self._db.execute(
             "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
             " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
-            " pending_layout = NULL WHERE book_id = ? AND pending_hash IS NOT NULL",
-            (book_id,),
+            " pending_layout = NULL, data = ? WHERE book_id = ? AND pending_hash IS NOT NULL",
+            (_pack(data), book_id),
         )
 
     def drop_pending(self, book_id: int) -> None:

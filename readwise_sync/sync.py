@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -370,11 +371,12 @@ class _Run:
             is_taken=lambda key: self._is_taken(key) or key in (occupied or ()),
         )
 
-    def _new_path(self, book: Book, default: str | None = None) -> str:
-        """A free name for a new note: not claimed by a book, and no file there either."""
+    def _new_path(self, book: Book, default: str | None = None, *, free: bool = False) -> str:
+        """A free name for a new note: not claimed by a book, and no file there either.
+        (``free``: the caller just saw that no file is at ``default``.)"""
         occupied: set[str] = set()
         path = default or self._default_path(book)
-        while self.vault.exists(path):
+        while not free and self.vault.exists(path):
             occupied.add(naming.name_key(path))
             path = self._default_path(book, occupied)
         self.claimed.add(naming.name_key(path))
@@ -476,7 +478,8 @@ class _Run:
             return "empty"  # nothing to show yet; the note comes with the first highlight
         candidate = self.index().find(book, by_title=True) if self.options.adopt else None
         default = self._default_path(book)
-        if candidate is None and self.vault.exists(default):
+        default_exists = self.vault.exists(default)
+        if candidate is None and default_exists:
             # A file sits where this note would go. If it is this book's note (made by
             # another tool, and not another book's note moved there), adopt it;
             # otherwise keep both and say so.
@@ -488,7 +491,7 @@ class _Run:
             # and edited, never one to adopt (another edition may share its title).
             candidate = None
         if candidate is None:
-            path = self._new_path(book, default)
+            path = self._new_path(book, default, free=not default_exists)
             if path != default:
                 log.warning("%s is another note; this one goes to %s", default, path)
             return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
@@ -654,8 +657,7 @@ class _Run:
                 if number not in done:
                     self.state.drop_pending(write.book_id)
                     continue
-                self.state.save_written(write.book_id)
-                self.state.save_book_data(write.book_id, write.data)
+                self.state.save_written(write.book_id, write.data)
                 self.state.save_conflicts(write.book_id, write.path, write.conflicts, now)
             self.state.mark_writing(bool(self._staging))  # later pages' files wait still
         self.check_stop()
@@ -775,6 +777,7 @@ def _sync_locked(
         overrides: dict[str, Any] = {"adopt": cursor is None}
         if recreate_deleted is not None:
             overrides["recreate_deleted"] = recreate_deleted
+        began = time.perf_counter()
         run = _Run(
             vault,
             state,
@@ -793,8 +796,16 @@ def _sync_locked(
                 for page in read_ahead(_pages(client, cursor)):
                     run.check_stop()
                     spool.add(run.plan_page(page.results))
+                decided = time.perf_counter()
+                log.debug(
+                    "fetched and decided %d documents (%d pages) in %.2f s",
+                    report.books_seen,
+                    len(spool),
+                    decided - began,
+                )
                 for writes in spool.batches():
                     run.write_page(writes)
+                log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)
         finally:
             run.abandon()
         report.finished_at = datetime.now(UTC)
