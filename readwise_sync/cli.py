@@ -132,7 +132,9 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Where the sync state lives (default: READWISE_SYNC_STATE_DIR, "
             "else the user state folder).",
         ),
-        click.option("-v", "--verbose", count=True, help="More output (-vv: every request)."),
+        click.option(
+            "-v", "--verbose", count=True, help="More output (-vv: every request, and timings)."
+        ),
         click.option("-q", "--quiet", is_flag=True, help="Only errors."),
     ]
     for option in reversed(options):
