@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS notes (
     pending_layout      BLOB,
     data                BLOB   -- zlib'd JSON of the book as last fetched
 );
+-- "Whose note holds exactly this text?" is asked for each edited note a sync updates:
+-- without these it would read the whole table each time.
+CREATE INDEX IF NOT EXISTS notes_by_hash ON notes(hash);
+CREATE INDEX IF NOT EXISTS notes_by_pending_hash ON notes(pending_hash);
 CREATE TABLE IF NOT EXISTS conflicts (
     book_id     INTEGER NOT NULL,
     block_id    TEXT NOT NULL,     -- "h:<highlight id>", "fm:<key>", "s:<section>"

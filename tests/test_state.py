@@ -95,3 +95,20 @@ def test_one_database_per_vault(tmp_path: Path) -> None:
     assert first != second
     assert first.name.startswith("vault-")
     assert state_db_path(tmp_path / "s", tmp_path / "a" / ".." / "a" / "vault") == first
+
+
+def test_lookups_a_sync_makes_per_note_use_an_index(tmp_path: Path) -> None:
+    """An incremental sync costs in proportion to what changed: the per-note questions it
+    asks the state are index searches, never a read of the whole table."""
+    with State.open(tmp_path / "s.db") as state:
+        queries = {
+            "by hash": (
+                "SELECT book_id FROM notes WHERE hash = ? OR pending_hash = ?",
+                ("a", "a"),
+            ),
+            "by path": ("SELECT 1 FROM notes WHERE path_key = ?", ("a",)),
+            "by book": ("SELECT * FROM notes WHERE book_id = ?", (1,)),
+        }
+        for name, (sql, args) in queries.items():
+            plan = " ".join(row[-1] for row in state._db.execute(f"EXPLAIN QUERY PLAN {sql}", args))
+            assert "SEARCH" in plan and "SCAN" not in plan, (name, plan)
