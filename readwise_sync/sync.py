@@ -12,22 +12,24 @@ changed *highlights* of each book, not whole books):
 2. otherwise ask ``updatedAfter = cursor - OVERLAP`` and collect the ids of
    the changed books, then refetch those books whole (``ids`` in chunks,
    ``includeDeleted=true``) so each note is rendered from its whole book;
-3. every page is on disk before the first note is touched, so a fetch that
-   fails leaves the vault as it was;
+3. each page is decided (rendered, merged) while the next one downloads, and
+   each new text is staged in a hidden temporary file, but no note is put in
+   place before the last page is in, so a fetch that fails leaves the vault
+   as it was; the decisions wait in a spool file (:mod:`readwise_sync.spool`);
 4. the cursor saved is the time taken just *before* the run began, and only
    after every changed book was handled, so a failed run is simply redone.
 
 Per note: a note still exactly as last rendered is rendered again whole; a
-note the user edited is merged (:mod:`readwise_sync.merge`); a note that
-left its path is looked for by identity (:mod:`readwise_sync.locate`). Each
-page is written in three steps: record the intended result (``pending``),
-write the notes atomically, confirm them; a run killed in between is
-recognised and completed by the next one.
+note the user edited is merged (:mod:`readwise_sync.merge`); whether a note
+is still its book's, and where a note went that left its path, is
+:mod:`readwise_sync.owners`'s to say. Each page is written in three steps:
+record the intended result (``pending``), put the staged notes in place,
+confirm them; a run killed in between is recognised and completed by the
+next one. A note the user changed after it was decided is decided again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -41,17 +43,17 @@ from . import naming
 from .client import ReadwiseClient
 from .config import Settings
 from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError
-from .locate import NoteIndex, describe_note
+from .locate import NoteIndex
 from .lock import vault_lock
 from .merge import (
     Layout,
     adopt_layout,
-    bullet_blocks,
     describe_changes,
     layout_frontmatter,
     merge_note,
 )
 from .models import Book, ExportPage
+from .owners import Owners, text_hash
 from .paths import state_db_path
 from .spool import Spool, read_ahead
 from .state import NoteRecord, Packed, State, pack, unpack
@@ -65,14 +67,6 @@ log = logging.getLogger(__name__)
 # Re-ask a little before the cursor: the cursor is our clock, the filter is Readwise's.
 OVERLAP = timedelta(minutes=10)
 IDS_PER_REQUEST = 100  # keeps the refetch URL well under common 8 KB limits
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def _block_key(block: str) -> bytes:
-    return hashlib.blake2b(block.encode("utf-8"), digest_size=12).digest()
 
 
 @dataclass
@@ -214,10 +208,7 @@ class _Run:
         self.report = report
         self.on_book = on_book
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
-        self._index: NoteIndex | None = None
-        self._moved: dict[int, str] = {}  # book id -> where its note went
-        self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
-        self._title_owners: dict[str, set[int]] | None = None
+        self.owners = Owners(vault, state, dry_run=report.dry_run)
         # New texts go to their temporary files as soon as they are decided, so they need
         # not wait in the spool (and creating the files overlaps with the next page's
         # download); they are renamed into place only in write_page, after every page.
@@ -230,134 +221,6 @@ class _Run:
         if self._renderer is None:
             self._renderer = self._make_renderer()
         return self._renderer
-
-    # -- finding notes ------------------------------------------------------------------------
-
-    def index(self) -> NoteIndex:
-        """The vault's notes that no book holds, built once per run and only when needed.
-
-        Building it first settles every tracked note: one still holding its book's text
-        stays that book's; one that moved (or whose path now holds another note) is
-        looked for among the rest and reserved for its book, before any new book may
-        adopt a note. So a moved note is never handed to another book of the same title.
-        """
-        if self._index is None:
-            entries = []
-            for path in self.vault.iter_notes():
-                try:
-                    text = self.vault.read_text(path)
-                except Exception as exc:  # unreadable or outside: not a candidate
-                    log.debug("not indexing %s: %s", path, exc)
-                    continue
-                if text is not None:
-                    entries.append(describe_note(path, text))
-            self._index = NoteIndex(entries)
-            log.info("looked through %d notes in the vault", len(entries))
-            self._settle_tracked(self._index)
-        return self._index
-
-    def _settle_tracked(self, index: NoteIndex) -> None:
-        tracked = self.state.load_paths()
-        records = self.state.load_notes(tracked.values())
-        lost: list[NoteRecord] = []
-        for path, book_id in tracked.items():
-            entry = index.entries.get(path)
-            if entry is not None and self._belongs(records[book_id], entry.text):
-                index.claim(path)
-            elif records[book_id].hash is not None:
-                lost.append(records[book_id])
-        # Strongest evidence first, for all of them: a note moved untouched is its book's
-        # before any other book may recognise it by a shared piece or title.
-        unresolved = []
-        for record in lost:
-            found = index.find_exact((record.hash, record.pending_hash))
-            if found is not None:
-                index.claim(found)
-                self._moved[record.book_id] = found
-            else:
-                unresolved.append(record)
-        for record in unresolved:
-            data = self.state.load_book_data(record.book_id)
-            found = index.find(
-                Book.model_validate(data or {"user_book_id": record.book_id}),
-                pieces=self._pieces(record, blocks_only=True),
-            )
-            if found is not None:
-                index.claim(found)
-                self._moved[record.book_id] = found
-        if lost and not self.report.dry_run:
-            # Their paths are free now: a note found there may belong to another book.
-            with self.state.transaction():
-                for record in lost:
-                    self.state.release_path(record.book_id)
-
-    def _layouts(self, record: NoteRecord) -> list[Layout]:
-        """What the tool last wrote into the book's note, and what it was about to write."""
-        stored = (self.state.load_layout(record.book_id, pending=p) for p in (False, True))
-        return [Layout.from_json(layout) for layout in stored if layout is not None]
-
-    def _pieces(self, record: NoteRecord, *, blocks_only: bool = False) -> list[str]:
-        """The blocks the tool wrote (and the metadata, unless ``blocks_only``: two editions
-        of a book share it)."""
-        pieces: list[str] = []
-        for layout in self._layouts(record):
-            pieces += layout.blocks.values()
-            if not blocks_only:
-                pieces.append(layout.sections.get("preamble", ""))
-        return [piece for piece in pieces if piece]
-
-    def _belongs(self, record: NoteRecord, text: str) -> bool:
-        """Whether the note at a book's recorded path still is that book's note.
-
-        Evidence in order: our exact text; another book's exact text (renamed onto this
-        path); a block or the metadata the tool wrote here; another book's blocks; the
-        title property the tool wrote. A note with none of it left can't be told from
-        another note put in its place, and is left alone (reported, not merged into).
-        """
-        digest = text_hash(text)
-        if digest in (record.hash, record.pending_hash):
-            return True
-        if any(other != record.book_id for other in self.state.find_books_by_hash(digest)):
-            return False
-        text = text.replace("\r\n", "\n")
-        layouts = self._layouts(record)
-        if not layouts:
-            return True  # a record from before layouts were kept can't tell: trust the path
-        for layout in layouts:
-            pieces = [*layout.blocks.values(), layout.sections.get("preamble", "")]
-            if any(piece and piece in text for piece in pieces):
-                return True
-        if self._owners_of(text) - {record.book_id}:
-            return False
-        # The title is evidence only when no other book has it (editions share titles).
-        _, title_owners = self._owner_maps()
-        titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
-        return any(
-            title in text and title_owners.get(title, set()) <= {record.book_id}
-            for title in titles
-            if title
-        )
-
-    def _owner_maps(self) -> tuple[dict[bytes, int], dict[str, set[int]]]:
-        """Which book wrote each block, and which books have each title property.
-
-        Built once per run, and only when a note's owner is in doubt: a hash per block.
-        """
-        if self._block_owners is None or self._title_owners is None:
-            self._block_owners, self._title_owners = {}, {}
-            for book_id, stored in self.state.iter_layouts():
-                layout = Layout.from_json(stored)
-                for block in layout.blocks.values():
-                    self._block_owners[_block_key(block)] = book_id
-                if "title" in layout.frontmatter:
-                    self._title_owners.setdefault(layout.frontmatter["title"], set()).add(book_id)
-        return self._block_owners, self._title_owners
-
-    def _owners_of(self, text: str) -> set[int]:
-        """The books whose blocks (as the tool last wrote them) stand in this text."""
-        block_owners, _ = self._owner_maps()
-        keys = (_block_key(block) for block in bullet_blocks(text))
-        return {block_owners[key] for key in keys if key in block_owners}
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
@@ -401,14 +264,14 @@ class _Run:
 
         path = record.path
         current = self.vault.read_text(path)
-        if current is not None and not self._belongs(record, current):
+        if current is not None and not self.owners.belongs(record, current):
             log.info("%s no longer holds the note of book %d", path, book.user_book_id)
             current = None
         if current is None:
             if record.hash is None:  # claimed but never written: a run died before the write
                 return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
-            self.index()
-            found = self._moved.get(book.user_book_id)
+            self.owners.index()
+            found = self.owners.moved.get(book.user_book_id)
             if found is not None:
                 self.report.moved.append((path, found))
                 log.info("%s was moved to %s; following it", path, found)
@@ -476,17 +339,19 @@ class _Run:
     ) -> _Write | str:
         if not book.live_highlights():
             return "empty"  # nothing to show yet; the note comes with the first highlight
-        candidate = self.index().find(book, by_title=True) if self.options.adopt else None
+        candidate = self.owners.index().find(book, by_title=True) if self.options.adopt else None
         default = self._default_path(book)
         default_exists = self.vault.exists(default)
         if candidate is None and default_exists:
             # A file sits where this note would go. If it is this book's note (made by
             # another tool, and not another book's note moved there), adopt it;
             # otherwise keep both and say so.
-            entry = self.index().entries.get(default)
+            entry = self.owners.index().entries.get(default)
             if entry is not None and NoteIndex([entry]).find(book, by_title=True):
                 candidate = default
-        if candidate is not None and self._owners_of(self.index().entries[candidate].text):
+        if candidate is not None and self.owners.owners_of(
+            self.owners.index().entries[candidate].text
+        ):
             # It holds blocks the tool wrote for another book: that book's note, moved
             # and edited, never one to adopt (another edition may share its title).
             candidate = None
@@ -496,8 +361,7 @@ class _Run:
                 log.warning("%s is another note; this one goes to %s", default, path)
             return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
         self.claimed.add(naming.name_key(candidate))
-        if self._index is not None:
-            self._index.claim(candidate)
+        self.owners.claim(candidate)
         current = self.vault.read_text(candidate) or ""
         merged = merge_note(current, adopt_layout(current, new), new, on_delete="keep")
         self.report.adopted.append(candidate)

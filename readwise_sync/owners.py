@@ -1,0 +1,175 @@
+"""Whose note is this? The evidence that ties a note in the vault to its Readwise book.
+
+A sync asks it of a note at a book's recorded path before merging into it (the
+user may have put another note there), and, only when a note has moved or is
+missing, of the whole vault: every note is then read once into a
+:class:`~readwise_sync.locate.NoteIndex`, the tracked notes are settled first
+(a moved note is reserved for its own book before any new book may adopt a
+note), and the rest stay candidates. Deciding and writing are
+:mod:`readwise_sync.sync`'s; this module only weighs evidence.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from .locate import NoteIndex, describe_note
+from .merge import Layout, bullet_blocks
+from .models import Book
+from .state import NoteRecord, State
+from .vault import Vault
+
+log = logging.getLogger(__name__)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _block_key(block: str) -> bytes:
+    return hashlib.blake2b(block.encode("utf-8"), digest_size=12).digest()
+
+
+class Owners:
+    """The evidence of one run, gathered lazily: nothing is read until it is asked for."""
+
+    def __init__(self, vault: Vault, state: State, *, dry_run: bool = False) -> None:
+        self.vault = vault
+        self.state = state
+        self.dry_run = dry_run
+        self.moved: dict[int, str] = {}  # book id -> where its note went (after index())
+        self._index: NoteIndex | None = None
+        self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
+        self._title_owners: dict[str, set[int]] | None = None
+
+    def index(self) -> NoteIndex:
+        """The vault's notes that no book holds, built once per run and only when needed.
+
+        Building it first settles every tracked note: one still holding its book's text
+        stays that book's; one that moved (or whose path now holds another note) is
+        looked for among the rest and reserved for its book, before any new book may
+        adopt a note. So a moved note is never handed to another book of the same title.
+        """
+        if self._index is None:
+            entries = []
+            for path in self.vault.iter_notes():
+                try:
+                    text = self.vault.read_text(path)
+                except Exception as exc:  # unreadable or outside: not a candidate
+                    log.debug("not indexing %s: %s", path, exc)
+                    continue
+                if text is not None:
+                    entries.append(describe_note(path, text))
+            self._index = NoteIndex(entries)
+            log.info("looked through %d notes in the vault", len(entries))
+            self._settle_tracked(self._index)
+        return self._index
+
+    def _settle_tracked(self, index: NoteIndex) -> None:
+        tracked = self.state.load_paths()
+        records = self.state.load_notes(tracked.values())
+        lost: list[NoteRecord] = []
+        for path, book_id in tracked.items():
+            entry = index.entries.get(path)
+            if entry is not None and self.belongs(records[book_id], entry.text):
+                index.claim(path)
+            elif records[book_id].hash is not None:
+                lost.append(records[book_id])
+        # Strongest evidence first, for all of them: a note moved untouched is its book's
+        # before any other book may recognise it by a shared piece or title.
+        unresolved = []
+        for record in lost:
+            found = index.find_exact((record.hash, record.pending_hash))
+            if found is not None:
+                index.claim(found)
+                self.moved[record.book_id] = found
+            else:
+                unresolved.append(record)
+        for record in unresolved:
+            data = self.state.load_book_data(record.book_id)
+            found = index.find(
+                Book.model_validate(data or {"user_book_id": record.book_id}),
+                pieces=self.pieces(record, blocks_only=True),
+            )
+            if found is not None:
+                index.claim(found)
+                self.moved[record.book_id] = found
+        if lost and not self.dry_run:
+            # Their paths are free now: a note found there may belong to another book.
+            with self.state.transaction():
+                for record in lost:
+                    self.state.release_path(record.book_id)
+
+    def layouts(self, record: NoteRecord) -> list[Layout]:
+        """What the tool last wrote into the book's note, and what it was about to write."""
+        stored = (self.state.load_layout(record.book_id, pending=p) for p in (False, True))
+        return [Layout.from_json(layout) for layout in stored if layout is not None]
+
+    def pieces(self, record: NoteRecord, *, blocks_only: bool = False) -> list[str]:
+        """The blocks the tool wrote (and the metadata, unless ``blocks_only``: two editions
+        of a book share it)."""
+        pieces: list[str] = []
+        for layout in self.layouts(record):
+            pieces += layout.blocks.values()
+            if not blocks_only:
+                pieces.append(layout.sections.get("preamble", ""))
+        return [piece for piece in pieces if piece]
+
+    def belongs(self, record: NoteRecord, text: str) -> bool:
+        """Whether the note at a book's recorded path still is that book's note.
+
+        Evidence in order: our exact text; another book's exact text (renamed onto this
+        path); a block or the metadata the tool wrote here; another book's blocks; the
+        title property the tool wrote. A note with none of it left can't be told from
+        another note put in its place, and is left alone (reported, not merged into).
+        """
+        digest = text_hash(text)
+        if digest in (record.hash, record.pending_hash):
+            return True
+        if any(other != record.book_id for other in self.state.find_books_by_hash(digest)):
+            return False
+        text = text.replace("\r\n", "\n")
+        layouts = self.layouts(record)
+        if not layouts:
+            return True  # a record from before layouts were kept can't tell: trust the path
+        for layout in layouts:
+            pieces = [*layout.blocks.values(), layout.sections.get("preamble", "")]
+            if any(piece and piece in text for piece in pieces):
+                return True
+        if self.owners_of(text) - {record.book_id}:
+            return False
+        # The title is evidence only when no other book has it (editions share titles).
+        _, title_owners = self._owner_maps()
+        titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
+        return any(
+            title in text and title_owners.get(title, set()) <= {record.book_id}
+            for title in titles
+            if title
+        )
+
+    def _owner_maps(self) -> tuple[dict[bytes, int], dict[str, set[int]]]:
+        """Which book wrote each block, and which books have each title property.
+
+        Built once per run, and only when a note's owner is in doubt: a hash per block.
+        """
+        if self._block_owners is None or self._title_owners is None:
+            self._block_owners, self._title_owners = {}, {}
+            for book_id, stored in self.state.iter_layouts():
+                layout = Layout.from_json(stored)
+                for block in layout.blocks.values():
+                    self._block_owners[_block_key(block)] = book_id
+                if "title" in layout.frontmatter:
+                    self._title_owners.setdefault(layout.frontmatter["title"], set()).add(book_id)
+        return self._block_owners, self._title_owners
+
+    def owners_of(self, text: str) -> set[int]:
+        """The books whose blocks (as the tool last wrote them) stand in this text."""
+        block_owners, _ = self._owner_maps()
+        keys = (_block_key(block) for block in bullet_blocks(text))
+        return {block_owners[key] for key in keys if key in block_owners}
+
+    def claim(self, path: str) -> None:
+        """A book took this note in this run: no other book may find it."""
+        if self._index is not None:
+            self._index.claim(path)
