@@ -247,8 +247,14 @@ class State:
         }
 
     def is_path_taken(self, path_key: str) -> bool:
-        row = self._db.execute("SELECT 1 FROM notes WHERE path_key = ?", (path_key,)).fetchone()
-        return row is not None
+        return self.path_holder(path_key) is not None
+
+    def path_holder(self, path_key: str) -> int | None:
+        """The book whose note is at this path now (a path let go of belongs to none)."""
+        row = self._db.execute(
+            "SELECT book_id FROM notes WHERE path_key = ?", (path_key,)
+        ).fetchone()
+        return None if row is None else int(row[0])
 
     def save_pending(
         self,

@@ -222,6 +222,13 @@ class _Run:
             self._renderer = self._make_renderer()
         return self._renderer
 
+    def _held_by_another(self, record: NoteRecord) -> bool:
+        key = naming.name_key(record.path)
+        holder = self.state.path_holder(key)
+        if holder is not None:
+            return holder != record.book_id
+        return key in self.claimed  # a new note of another book is going there in this run
+
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
 
@@ -264,6 +271,12 @@ class _Run:
 
         path = record.path
         current = self.vault.read_text(path)
+        if current is not None and self._held_by_another(record):
+            # This book let go of the path (its note went missing) and another book's
+            # note has it now: whatever they share (a title, the metadata of two editions),
+            # that note is not this book's.
+            log.info("%s is the note of another book now", path)
+            current = None
         if current is not None and not self.owners.belongs(record, current):
             log.info("%s no longer holds the note of book %d", path, book.user_book_id)
             current = None

@@ -367,3 +367,47 @@ def test_a_note_converted_to_crlf_line_ends_still_merges(
     assert "- After the conversion.\r\n" in data
     assert data.count("\r\n") == data.count("\n")  # every line end is still \r\n
     assert "\r\nMine.\r\n" in data
+
+
+def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_path(
+    tmp_path: Path,
+) -> None:
+    """Found by the state machine: book A's note is deleted, a second edition B (same title
+    and author, so the same file name and the same metadata section) gets the freed path,
+    the user writes in B's note, and A changes upstream. A must not merge into B's note
+    because of the metadata they share."""
+
+    def edition(book_id: int, texts: list[str]) -> dict[str, object]:
+        return {
+            "user_book_id": book_id,
+            "title": "Twin",
+            "author": "Same Author",
+            "category": "books",
+            "highlights": [
+                {"id": book_id * 10 + n, "text": text, "location": n + 1, "location_type": "page"}
+                for n, text in enumerate(texts)
+            ],
+        }
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with FakeReadwise([edition(1, ["First edition only."])], token=TOKEN) as fake:
+        settings = Settings(
+            vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
+        )
+        note = vault / "Readwise/Books/Twin.md"
+        sync_once(settings)
+        note.unlink()
+        fake.add_highlight(1, text="First edition, again.", location=5)
+        assert sync_once(settings).skipped_missing == ["Readwise/Books/Twin.md"]
+        fake.add_book(edition(2, ["Second edition, one.", "Second edition, two."]))  # type: ignore[arg-type]
+        assert sync_once(settings).created == ["Readwise/Books/Twin.md"]
+        note.write_text(note.read_text(encoding="utf-8") + "\nMy thoughts.\n", encoding="utf-8")
+        fake.update_book(1, category="articles")
+        fake.add_highlight(1, text="First edition, later.", location=9)
+        for full in (False, True):
+            report = sync_once(settings, full=full)
+            text = note.read_text(encoding="utf-8")
+            assert "First edition" not in text, report
+            assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
+            assert "Readwise/Books/Twin.md" not in report.updated
