@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from importlib import resources
 from typing import Any
@@ -32,7 +33,14 @@ from .conftest import SAMPLE_NOTE, need_shared
 
 RENDERER = Renderer(tz=ZoneInfo("UTC"))
 HEADER = "## Highlights"
-PROPERTY = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# The same examples every run, so CI is repeatable; READWISE_SYNC_HYPOTHESIS_EXAMPLES
+# explores fresh random ones (as the other property suites do).
+PROPERTY = settings(
+    max_examples=int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "500")),
+    deadline=None,
+    derandomize="READWISE_SYNC_HYPOTHESIS_EXAMPLES" not in os.environ,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def make_book(highlights: list[dict[str, Any]], **kw: Any) -> Book:
@@ -957,6 +965,34 @@ def test_adopting_a_note_already_in_step_changes_nothing(books: tuple[Book, Book
     result = merge_note(note.text, adopt_layout(note.text, new), new, on_delete="keep")
     assert result.text == note.text
     assert result.added == 0
+
+
+@pytest.mark.xfail(strict=True, reason="a block that is the first line of another is ambiguous")
+def test_a_block_equal_to_the_first_line_of_another_is_not_merged_twice_the_same() -> None:
+    """Known limitation, found by the property below (a random run, 2026-11-26): one
+    highlight's block is exactly the first line of another's multi-line block, the user
+    indents a line under the first, the first is deleted upstream (kept) and the other
+    gets a tag. The first merge is fine; merging the same change again moves the tag."""
+    heading = "## Highlights"
+    url = "https://read.readwise.io/read/h{}".format
+    before = [
+        hl(100, heading, location=None),
+        hl(101, heading, location=None, url=url(101)),
+        hl(102, heading, location=None, url=url(102)),
+        hl(103, f"{heading}\n\n{heading}", location=None),
+        hl(104, heading, location=None, url=url(104)),
+    ]
+    old, last = rendered(make_book(before))
+    after = [dict(h) for h in before]
+    after[0]["is_deleted"] = True
+    after[3]["tags"] = [{"name": "v"}]
+    _, new = rendered(make_book(after))
+    current = old.text.replace(
+        f"- {heading}\n", f"- {heading}\n    mine, under the line above\n", 1
+    )
+    result = merge_note(current, last, new, on_delete="keep")
+    assert "mine, under the line above" in result.text
+    assert merge_note(result.text, result.layout, new, on_delete="keep").text == result.text
 
 
 @pytest.mark.xfail(strict=True, reason="identical blocks can only be told apart by position")
