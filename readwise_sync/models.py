@@ -35,7 +35,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     ValidationError,
 )
 
@@ -214,19 +213,11 @@ class ExportPage(_Model):
         default=None, validation_alias=AliasChoices("nextPageCursor", "next_page_cursor")
     )
     results: Annotated[list[Book], BeforeValidator(_none_to_list)] = []
-    # The body as received, so a sync can keep pages on disk and read them again later.
-    _raw: bytes = PrivateAttr(default=b"")
 
     @classmethod
     def parse(cls, raw: bytes) -> ExportPage:
         """Parse a response body; raises ``ValueError`` (not JSON) or ``ValidationError``."""
-        page = cls.parse_json(raw)
-        page._raw = raw
-        return page
-
-    @property
-    def raw(self) -> bytes:
-        return self._raw
+        return cls.parse_json(raw)
 
 
 class ReaderDocument(_Model):

@@ -282,18 +282,10 @@ class State:
             (book_id, path, path_key, text_hash, render_hash, _pack(layout)),
         )
 
-    def save_written(self, book_id: int, data: dict[str, Any] | Packed | None = None) -> None:
+    def save_written(self, book_id: int, data: dict[str, Any] | Packed) -> None:
         """Confirm the pending write: the file now holds that text. ``data``, the book it
-        was rendered from, is kept with it (one row update instead of two: a first sync
-        makes thousands)."""
-        if data is None:
-            self._db.execute(
-                "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
-                " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
-                " pending_layout = NULL WHERE book_id = ? AND pending_hash IS NOT NULL",
-                (book_id,),
-            )
-            return
+        was rendered from, is kept with it for re-rendering without the network (one
+        row update: a first sync makes thousands)."""
         self._db.execute(
             "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
             " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
@@ -327,10 +319,6 @@ class State:
         self._db.execute(
             "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"\0gone:{book_id}", book_id)
         )
-
-    def save_book_data(self, book_id: int, data: dict[str, Any] | Packed) -> None:
-        """Keep the book as last fetched, for re-rendering without the network."""
-        self._db.execute("UPDATE notes SET data = ? WHERE book_id = ?", (_pack(data), book_id))
 
     def load_book_data(self, book_id: int) -> dict[str, Any] | None:
         row = self._db.execute("SELECT data FROM notes WHERE book_id = ?", (book_id,)).fetchone()

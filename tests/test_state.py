@@ -61,8 +61,7 @@ def test_pending_then_written(tmp_path: Path) -> None:
         assert record.is_ours("h1") and not record.is_ours("h2")
         assert state.is_path_taken("readwise/books/a.md")
         with state.transaction():
-            state.save_written(7)
-            state.save_book_data(7, {"user_book_id": 7, "title": "A"})
+            state.save_written(7, {"user_book_id": 7, "title": "A"})
         record = state.load_notes([7])[7]
         assert (record.hash, record.pending_hash) == ("h1", None)
         assert record.was_plain
