@@ -301,17 +301,15 @@ class Renderer:
                 raise ConfigError(f"template {section}.jinja: not UTF-8 text ({exc})") from exc
 
     def _render(self, section: str, context: Mapping[str, Any]) -> str:
-        try:
-            return self._templates[section].render(context)
-        except jinja2.TemplateError as exc:
-            raise ConfigError(f"template {section}.jinja: {exc}") from exc
+        return self._render_shared(section, {**self._templates[section].globals, **context})
 
     def _render_shared(self, section: str, context: dict[str, Any]) -> str:
-        """Like :meth:`_render` for a context that already holds the template's globals.
+        """Render a section from a context that already holds the template's globals.
 
         ``Template.render`` copies the globals and the variables into a new dict for every
         call; the highlight template runs once per highlight, so the copy is made once per
-        note instead (``shared=True`` hands the dict over as it is).
+        note instead (``shared=True`` hands the dict over as it is). Template errors come
+        out as :class:`ConfigError`, with the template's own line numbers.
         """
         template = self._templates[section]
         try:

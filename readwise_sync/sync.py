@@ -501,7 +501,7 @@ class _Run:
                     write.render_hash,
                     write.layout,
                 )
-        # 2. write the notes: their temporary files are (being) written; then all in place
+        # 2. put the notes in place: their texts were staged when they were decided
         done: set[int] = set()  # indexes into writes
         staged: list[StagedNote] = []
         try:

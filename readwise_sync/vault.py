@@ -231,16 +231,13 @@ class Vault:
         try:
             self._make_durable(pending)
         except OSError as exc:
-            for note in pending:
-                self._discard(note.temp, -1)
+            self.discard(pending)
             raise self._write_error(pending[0].relpath, exc) from exc
-        while pending:
-            note = pending.pop(0)
+        for number, note in enumerate(pending):
             try:
                 os.replace(note.temp, note.target)
             except OSError as exc:
-                for left in (note, *pending):
-                    self._discard(left.temp, -1)
+                self.discard(pending[number:])
                 raise self._write_error(note.relpath, exc) from exc
             self._dirty_dirs.add(note.target.parent)
 
