@@ -35,6 +35,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
 )
 
@@ -189,6 +190,7 @@ class Book(_Model):
     asin: OptText = None
     is_deleted: bool = False
     highlights: Annotated[list[Highlight], BeforeValidator(_none_to_list)] = []
+    _live: tuple[list[Highlight], list[Highlight]] | None = PrivateAttr(default=None)
 
     @property
     def display_title(self) -> str:
@@ -196,13 +198,19 @@ class Book(_Model):
         return self.readable_title or self.title or "Untitled"
 
     def live_highlights(self) -> list[Highlight]:
-        """Highlights that belong in the note, in reading order.
+        """Highlights that belong in the note, in reading order (a new list each call).
 
         The API does not promise an order, so sort by location; highlights without
         a location go last, and ties (and the location-less) keep creation order by id.
         """
-        live = [h for h in self.highlights if h.is_live]
-        return sorted(live, key=lambda h: (h.location is None, h.location or 0, h.id))
+        # Sorted once per highlights list: rendering and deciding ask several times a book.
+        # (Nothing changes a highlight in place after parsing, so the list is the key.)
+        cached = self._live
+        if cached is None or cached[0] is not self.highlights:
+            live = [h for h in self.highlights if h.is_live]
+            live.sort(key=lambda h: (h.location is None, h.location or 0, h.id))
+            cached = self._live = (self.highlights, live)
+        return list(cached[1])
 
 
 class ExportPage(_Model):

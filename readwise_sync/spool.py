@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 T = TypeVar("T")
 
@@ -27,28 +27,42 @@ class Spool(Generic[T]):
     """Batches of picklable items kept in an unlinked temporary file, read back in order."""
 
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Unlinked at once where the OS allows: a killed run leaves nothing behind.
-        self._file = tempfile.TemporaryFile(dir=folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
+        self._folder = folder
+        # Made with the first batch that holds anything: a sync with nothing to do (the
+        # usual cron run) then creates no file at all.
+        self._file: IO[bytes] | None = None
         self._sizes: list[int] = []
 
     def __enter__(self) -> Spool[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._file.close()
+        if self._file is not None:
+            self._file.close()
 
     def __len__(self) -> int:
         return len(self._sizes)
 
     def add(self, batch: list[T]) -> None:
+        if not batch:
+            self._sizes.append(0)
+            return
+        if self._file is None:
+            self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # Unlinked at once where the OS allows: a killed run leaves nothing behind.
+            self._file = tempfile.TemporaryFile(dir=self._folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
         data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
         self._file.write(data)
         self._sizes.append(len(data))
 
     def batches(self) -> Iterator[list[T]]:
-        self._file.seek(0)
+        if self._file is not None:
+            self._file.seek(0)
         for size in self._sizes:
+            if not size:
+                yield []
+                continue
+            assert self._file is not None
             # Only what this process wrote a moment ago into its own unlinked file.
             yield pickle.loads(self._file.read(size))
 

@@ -485,6 +485,8 @@ class _Run:
         """Write one batch of decided notes: record intent, write, confirm."""
         self.check_stop()
         writes = [w for w in map(self._recheck, planned) if w is not None]
+        if not writes:
+            return  # nothing to record either
         if self.report.dry_run:
             for write in writes:
                 self._count(write, changed=not write.on_disk)
@@ -687,7 +689,12 @@ def _sync_locked(
             run.abandon()
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
-        if not dry_run:
+        # A run that found nothing changed in Readwise (the usual cron run) writes nothing,
+        # not even its time: the cursor it would save is no better than the one there, since
+        # the next run asks again from that one. Only a run that follows a failed or
+        # stopped one records its success, so `status` never shows a failure that is over.
+        quiet = report.books_seen == 0 and cursor is not None and _last_result(state) == "ok"
+        if not dry_run and not quiet:
             with state.transaction():
                 state.save_cursor(started)
                 state.save_last_run({**report.as_dict(), "result": "ok"})
@@ -703,6 +710,11 @@ def _sync_locked(
         state.close()
         if own_client:
             client.close()
+
+
+def _last_result(state: State) -> str | None:
+    last = state.load_last_run()
+    return None if last is None else last.get("result", "ok")
 
 
 def rerender_all(

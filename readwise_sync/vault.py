@@ -79,6 +79,14 @@ class StagedNote:
     temp: Path
 
 
+def _chmod(fd: int, path: Path, mode: int) -> None:
+    # By descriptor where the OS has it: no second walk of the path for every note.
+    if hasattr(os, "fchmod"):
+        os.fchmod(fd, mode)
+    else:
+        os.chmod(path, mode)
+
+
 class Vault:
     """An Obsidian vault: a folder of notes that readwise-sync may write into."""
 
@@ -212,7 +220,7 @@ class Vault:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.chmod(temp, mode)  # O_CREAT's mode is filtered by the umask; restore the note's own
+            _chmod(fd, temp, mode)  # O_CREAT's mode went through the umask: the note's own
             os.close(fd)
         except OSError as exc:
             self._discard(temp, fd)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import time
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -68,6 +71,36 @@ def test_pending_then_written(tmp_path: Path) -> None:
         assert state.load_layout(7) == {"blocks": []}
         assert state.load_book_data(7) == {"user_book_id": 7, "title": "A"}
         assert state.count_notes() == 1
+
+
+def test_data_packed_by_an_earlier_version_still_reads(tmp_path: Path) -> None:
+    """Earlier versions packed with zlib; an upgrade must not lose the stored books."""
+    book = {"user_book_id": 7, "title": "Caf\u00e9", "highlights": [{"id": 1, "text": "x" * 500}]}
+    with State.open(tmp_path / "v.sqlite3") as state, state.transaction():
+        state.save_pending(7, "A.md", "a.md", "h1", "h1", {"blocks": []})
+        state.save_written(7, book)
+    db = sqlite3.connect(tmp_path / "v.sqlite3")
+    (blob,) = db.execute("SELECT data FROM notes").fetchone()
+    assert blob[:4] == b"\x28\xb5\x2f\xfd"  # zstd now
+    old = zlib.compress(json.dumps(book).encode(), 1)
+    db.execute("UPDATE notes SET data = ?, layout = ?", (old, zlib.compress(b'{"blocks":[1]}')))
+    db.commit()
+    db.close()
+    with State.open(tmp_path / "v.sqlite3") as state:
+        assert state.load_book_data(7) == book
+        assert state.load_layout(7) == {"blocks": [1]}
+
+
+def test_opening_an_up_to_date_state_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "v.sqlite3"
+    with State.open(path) as state, state.transaction():
+        state.save_cursor(datetime(2024, 1, 1, tzinfo=UTC))
+    before = (path.stat().st_mtime_ns, path.stat().st_ctime_ns, path.read_bytes())
+    time.sleep(0.01)
+    with State.open(path) as state:
+        state.load_cursor()
+    assert (path.stat().st_mtime_ns, path.stat().st_ctime_ns, path.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["v.sqlite3"]
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import threading
@@ -85,6 +86,59 @@ def test_second_sync_asks_with_updated_after_and_rewrites_nothing(
     assert len(queries) == 1 and "updatedAfter" in queries[0]
     assert report.requests == 1
     assert [r.path for r in fake.requests] == ["/api/v2/export/"]  # not even the token check
+
+
+def _state_files(settings: Settings) -> dict[str, tuple[int, bytes]]:
+    """Every file in the state folder: its mtime and its bytes."""
+    return {
+        path.name: (path.stat().st_mtime_ns, path.read_bytes())
+        for path in settings.state_dir.iterdir()
+        if path.is_file()
+    }
+
+
+def test_no_op_sync_leaves_the_state_as_it_was(settings: Settings, fake: FakeReadwise) -> None:
+    """Cron every few minutes on an SD card: a run that finds nothing writes nothing."""
+    sync_once(settings)
+    sync_once(settings)  # the books changed just before the first run come back once
+    before = _state_files(settings)
+    time.sleep(0.01)  # a rewrite would show in the mtimes
+    report = sync_once(settings)
+    assert report.books_seen == 0 and report.requests == 1
+    assert _state_files(settings) == before
+    # ... and it was a sync all the same: a change made now is found by the next run.
+    fake.add_highlight(38100452, text="Found after a quiet run.", location=5000)
+    assert sync_once(settings).updated == [WALDEN]
+    assert "Found after a quiet run." in note_files(settings.vault)[WALDEN]  # type: ignore[arg-type]
+
+
+def test_a_quiet_run_after_a_failed_one_records_its_success(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    def last_result() -> object:
+        assert settings.vault is not None
+        with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
+            last = state.load_last_run()
+        return last and last["result"]
+
+    sync_once(settings)
+    sync_once(settings)
+    fake.fail(500, times=100)
+    with pytest.raises(ServerError):
+        sync_once(settings, client=fast_client(fake, max_retries=1))
+    assert str(last_result()).startswith("failed")
+    fake.clear_faults()
+    assert sync_once(settings).books_seen == 0
+    assert last_result() == "ok"  # `status` must not go on showing a failure that is over
+
+
+def test_a_first_sync_of_an_empty_library_still_saves_the_cursor(settings: Settings) -> None:
+    with FakeReadwise([], token=TOKEN) as empty:
+        settings = dataclasses.replace(settings, api_url=empty.url)
+        assert sync_once(settings).books_seen == 0
+        assert load_cursor(settings) is not None  # the next run asks only for changes
+        sync_once(settings)
+        assert [r.query.keys() for r in empty.requests][-1] >= {"updatedAfter"}
 
 
 def test_new_highlight_reaches_only_its_note(settings: Settings, fake: FakeReadwise) -> None:
