@@ -8,7 +8,9 @@ interpreter start-up, CPU time and peak memory are measured the same way:
 - ``full``: the first ``readwise-sync sync`` into an empty vault;
 - ``no-op``: ``readwise-sync sync`` again with nothing changed;
 - ``incremental``: ``readwise-sync sync`` after some books changed in Readwise;
-- ``rerender``: ``readwise-sync rerender`` after a template change (every note).
+- ``rerender``: ``readwise-sync rerender`` after a template change (every note);
+- ``adopting``: a first sync into the floor's output, as when moving from another
+  tool: every note is found, adopted and merged into, none written twice.
 
 It prints figures; it asserts nothing about them. Usage::
 
@@ -267,6 +269,13 @@ def bench_size(books: int, highlights: int, args: argparse.Namespace) -> list[Ru
             show(measure(name, [*ours, "sync", *where], env, fake, vault))
         rerender = [*ours, "rerender", "--config", str(config), *where]
         show(measure("rerender (template changed)", rerender, env, fake, vault))
+        # Moving from another tool: a first sync into a vault of its notes (the floor's, here,
+        # much like the official plugin's) finds each book's note and merges into it,
+        # rather than writing a second note beside it. Every note is read and indexed.
+        theirs = work / f"naive-{args.repeat - 1}"
+        adopting = ["--vault", str(theirs), "--state-dir", str(work / "state-adopt"), "-q"]
+        name = "first sync adopting another tool's notes"
+        show(measure(name, [*ours, "sync", *adopting], env, fake, theirs))
         print(
             f"\nfull first sync / naive exporter: {full.wall / base.wall:.2f} (wall time; "
             f"medians of {args.repeat}: ours {', '.join(f'{r.wall:.2f}' for r in fulls)} s, "

@@ -1,4 +1,5 @@
-"""Finding a book's note by what is inside it. Pure: works on the texts it is handed.
+"""Finding a book's note by what is inside it. Pure: works on the texts it is handed
+(or, for a large vault, reads one again through the function it is handed).
 
 Used when a recorded note is gone from its path (the user moved or renamed
 it) and when a first sync meets notes made earlier by another tool (the
@@ -19,11 +20,13 @@ import hashlib
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .models import Book
+
+K = TypeVar("K")
 
 _URL = re.compile(r"(?:https?|kindle)://[^\s)\]>\"'`]+")
 _ASIN = re.compile(r"[?&]asin=([A-Za-z0-9]{10})")
@@ -66,40 +69,65 @@ def text_markers(text: str) -> set[str]:
 
 @dataclass
 class NoteEntry:
-    """What the index knows of one note file."""
+    """What the index knows of one note file: its evidence, not its text.
+
+    A first sync into a vault of thousands of notes indexes all of them, so an entry
+    keeps only what identifies the note (hash, links, frontmatter, title and author
+    lines); ``text`` is kept only when asked (:func:`describe_note`), and otherwise
+    read again, by :class:`NoteIndex`'s ``read``, in the rare search that needs it.
+    """
 
     path: str
     digest: str
     markers: set[str]
-    text: str = field(repr=False)
+    head: str = field(repr=False)  # the frontmatter, fences included ("" without one)
+    title_lines: list[str] = field(default_factory=list, repr=False)
+    author_lines: list[str] = field(default_factory=list, repr=False)
+    text: str | None = field(default=None, repr=False)
     _meta: dict[str, Any] | None = field(default=None, repr=False)
 
     def metadata(self) -> dict[str, Any]:
         """The frontmatter properties (parsed only when needed: YAML is slow)."""
         if self._meta is None:
-            try:
-                import frontmatter  # YAML is slow to import too: only when a title is needed
+            self._meta = {}
+            if self.head:
+                try:
+                    import frontmatter  # YAML is slow to import too: only when needed
 
-                self._meta = dict(frontmatter.loads(self.text).metadata)
-            except Exception:  # invalid YAML in someone's note is not our error to raise
-                self._meta = {}
+                    self._meta = dict(frontmatter.loads(self.head).metadata)
+                except Exception:  # invalid YAML in someone's note is not our error to raise
+                    pass
         return self._meta
 
     def titles(self) -> set[str]:
         meta = self.metadata()
         found = {_key(meta["title"])} if meta.get("title") else set()
-        found.update(_key(m) for m in _FULL_TITLE.findall(self.text))
+        found.update(_key(m) for m in self.title_lines)
         found.add(_key(self.path.rsplit("/", 1)[-1].removesuffix(".md")))
         return found
 
     def authors(self) -> set[str]:
         meta = self.metadata()
         found = {_key(meta["author"])} if meta.get("author") else set()
-        found.update(_key(m) for m in _AUTHOR.findall(self.text))
+        found.update(_key(m) for m in self.author_lines)
         return found
 
 
-def describe_note(path: str, text: str) -> NoteEntry:
+# python-frontmatter's own fence: the properties end at the second such line.
+_FENCE = re.compile(r"^-{3,}\s*$", re.MULTILINE)
+
+
+def _frontmatter_of(text: str) -> str:
+    if not text.startswith("---"):
+        return ""
+    fences = _FENCE.finditer(text)
+    if next(fences, None) is None:
+        return ""
+    closing = next(fences, None)
+    return text[: closing.end()] if closing is not None else ""
+
+
+def describe_note(path: str, text: str, *, keep_text: bool = True) -> NoteEntry:
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     markers = text_markers(text)
     if text.startswith("---\n"):
@@ -107,13 +135,29 @@ def describe_note(path: str, text: str) -> NoteEntry:
         head = text[: text.find("\n---", 3) + 1]
         for value in _TRACKING.findall(head):
             markers.add(value if "://" in value else f"id:{value}")
-    return NoteEntry(path=path, digest=digest, markers=markers, text=text)
+    return NoteEntry(
+        path=path,
+        digest=digest,
+        markers=markers,
+        head=_frontmatter_of(text),
+        title_lines=_FULL_TITLE.findall(text),
+        author_lines=_AUTHOR.findall(text),
+        text=text if keep_text else None,
+    )
 
 
 class NoteIndex:
-    """The notes of a vault that no book has claimed yet, searchable by identity."""
+    """The notes of a vault that no book has claimed yet, searchable by identity.
 
-    def __init__(self, entries: Iterable[NoteEntry]) -> None:
+    ``read(path)`` gives a note's text again, for entries described without it.
+    """
+
+    def __init__(
+        self,
+        entries: Iterable[NoteEntry],
+        read: Callable[[str], str | None] | None = None,
+    ) -> None:
+        self._read = read
         self.entries: dict[str, NoteEntry] = {}
         self._by_digest: dict[str, list[str]] = {}
         self._by_marker: dict[str, list[str]] = {}
@@ -136,6 +180,31 @@ class NoteIndex:
         # dict.fromkeys: a note claimed and added again is listed twice, but is one note.
         return [path for path in dict.fromkeys(paths) if path in self.entries]
 
+    def text_of(self, path: str) -> str | None:
+        """The text of an indexed note: kept, or read again."""
+        entry = self.entries.get(path)
+        if entry is not None and entry.text is not None:
+            return entry.text
+        return self._read(path) if self._read is not None else None
+
+    def piece_hits(self, pieces: dict[K, Iterable[str]]) -> dict[K, Counter[str]]:
+        """For each key, how many of its pieces each note holds verbatim (pieces shorter
+        than 12 characters prove nothing). Reads each note once for all the keys, one at
+        a time: the texts are never all in memory together."""
+        wanted = {key: [p for p in group if len(p) >= 12] for key, group in pieces.items()}
+        hits: dict[K, Counter[str]] = {key: Counter() for key in pieces}
+        if not any(wanted.values()):
+            return hits
+        for path in list(self.entries):
+            text = self.text_of(path)
+            if text is None:
+                continue
+            for key, group in wanted.items():
+                count = sum(1 for piece in group if piece in text)
+                if count:
+                    hits[key][path] = count
+        return hits
+
     def find_exact(self, digests: Iterable[str | None]) -> str | None:
         """The one note whose text is exactly one of these (a note moved untouched)."""
         for digest in digests:
@@ -150,27 +219,27 @@ class NoteIndex:
         *,
         digests: Iterable[str | None] = (),
         pieces: Iterable[str] = (),
+        piece_hits: Counter[str] | None = None,
         by_title: bool = False,
     ) -> str | None:
         """The one note that is this book's, or None when there is none or it is ambiguous.
 
         ``digests``: hashes of texts the tool wrote there; ``pieces``: blocks it wrote
-        (a note that still holds some of them, verbatim, is that note even when edited).
+        (a note that still holds some of them, verbatim, is that note even when edited),
+        or ``piece_hits``, the same already counted by :meth:`piece_hits`.
         """
         if not self.entries:
             return None  # a first sync into an empty vault asks this for every book
         exact = self.find_exact(digests)
         if exact is not None:
             return exact
-        wanted = [piece for piece in pieces if len(piece) >= 12]
-        if wanted:
-            found = Counter(
-                path for path, entry in self.entries.items() for p in wanted if p in entry.text
-            )
-            if found:
-                (best, score), *rest = found.most_common(2)
-                if not rest or rest[0][1] < score:
-                    return best
+        if piece_hits is None:
+            piece_hits = self.piece_hits({0: pieces})[0]
+        found = Counter({path: n for path, n in piece_hits.items() if path in self.entries})
+        if found:
+            (best, score), *rest = found.most_common(2)
+            if not rest or rest[0][1] < score:
+                return best
         tracked = self._alive(self._by_marker.get(f"id:{book.user_book_id}", ()))
         if len(tracked) == 1:
             return tracked[0]

@@ -52,27 +52,41 @@ class Owners:
         adopt a note. So a moved note is never handed to another book of the same title.
         """
         if self._index is None:
-            entries = []
+            tracked = self.state.load_paths()
+            records = self.state.load_notes(tracked.values())
+            entries, kept = [], set()
             for path in self.vault.iter_notes():
-                try:
-                    text = self.vault.read_text(path)
-                except Exception as exc:  # unreadable or outside: not a candidate
-                    log.debug("not indexing %s: %s", path, exc)
+                text = self._read(path)
+                if text is None:
                     continue
-                if text is not None:
-                    entries.append(describe_note(path, text))
-            self._index = NoteIndex(entries)
+                # Only the evidence stays in memory, not the text (see NoteEntry); whether
+                # a tracked note still is its book's is judged now, while the text is here.
+                entries.append(describe_note(path, text, keep_text=False))
+                book_id = tracked.get(path)
+                if book_id is not None and self.belongs(records[book_id], text):
+                    kept.add(path)
+            self._index = NoteIndex(entries, read=self._read)
             log.info("looked through %d notes in the vault", len(entries))
-            self._settle_tracked(self._index)
+            self._settle_tracked(self._index, tracked, records, kept)
         return self._index
 
-    def _settle_tracked(self, index: NoteIndex) -> None:
-        tracked = self.state.load_paths()
-        records = self.state.load_notes(tracked.values())
+    def _read(self, path: str) -> str | None:
+        try:
+            return self.vault.read_text(path)
+        except Exception as exc:  # unreadable or outside: not a candidate
+            log.debug("not indexing %s: %s", path, exc)
+            return None
+
+    def _settle_tracked(
+        self,
+        index: NoteIndex,
+        tracked: dict[str, int],
+        records: dict[int, NoteRecord],
+        kept: set[str],
+    ) -> None:
         lost: list[NoteRecord] = []
         for path, book_id in tracked.items():
-            entry = index.entries.get(path)
-            if entry is not None and self.belongs(records[book_id], entry.text):
+            if path in kept:
                 index.claim(path)
             elif records[book_id].hash is not None:
                 lost.append(records[book_id])
@@ -86,11 +100,15 @@ class Owners:
                 self.moved[record.book_id] = found
             else:
                 unresolved.append(record)
+        # Counted in one pass over the notes for all of them, not one pass each.
+        hits = index.piece_hits(
+            {record.book_id: self.pieces(record, blocks_only=True) for record in unresolved}
+        )
         for record in unresolved:
             data = self.state.load_book_data(record.book_id)
             found = index.find(
                 Book.model_validate(data or {"user_book_id": record.book_id}),
-                pieces=self.pieces(record, blocks_only=True),
+                piece_hits=hits[record.book_id],
             )
             if found is not None:
                 index.claim(found)

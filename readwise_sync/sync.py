@@ -362,12 +362,14 @@ class _Run:
             entry = self.owners.index().entries.get(default)
             if entry is not None and NoteIndex([entry]).find(book, by_title=True):
                 candidate = default
-        if candidate is not None and self.owners.owners_of(
-            self.owners.index().entries[candidate].text
-        ):
-            # It holds blocks the tool wrote for another book: that book's note, moved
-            # and edited, never one to adopt (another edition may share its title).
-            candidate = None
+        current = None
+        if candidate is not None:
+            current = self.vault.read_text(candidate)  # the index keeps no texts
+            if current is None or self.owners.owners_of(current):
+                # Gone since, or it holds blocks the tool wrote for another book: that
+                # book's note, moved and edited, never one to adopt (another edition may
+                # share its title).
+                candidate = None
         if candidate is None:
             path = self._new_path(book, default, free=not default_exists)
             if path != default:
@@ -375,7 +377,7 @@ class _Run:
             return _write(book, path, rendered.text, render_hash, new, True, _count_what(book))
         self.claimed.add(naming.name_key(candidate))
         self.owners.claim(candidate)
-        current = self.vault.read_text(candidate) or ""
+        assert current is not None
         merged = merge_note(current, adopt_layout(current, new), new, on_delete="keep")
         self.report.adopted.append(candidate)
         log.info("%s: adopted as the note of Readwise book %d", candidate, book.user_book_id)

@@ -9,6 +9,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from readwise_sync.locate import NoteIndex, book_markers, describe_note, text_markers
 from readwise_sync.models import Book
@@ -43,7 +45,9 @@ def demo_book(user_book_id: int) -> Book:
 
 
 def index(notes: dict[str, str]) -> NoteIndex:
-    return NoteIndex(describe_note(path, text) for path, text in notes.items())
+    # As a sync builds it: the entries keep no text, and the index reads one when it must.
+    entries = (describe_note(path, text, keep_text=False) for path, text in notes.items())
+    return NoteIndex(entries, read=notes.get)
 
 
 def digest(text: str) -> str:
@@ -292,3 +296,57 @@ def test_a_note_claimed_then_added_back_is_found_again() -> None:
     found.claim("t.md")
     found.add(describe_note("t.md", tracked))
     assert found.find(book) == "t.md"
+
+
+# -- memory: the index keeps evidence, not texts -----------------------------------------------
+
+
+def test_moved_and_edited_notes_are_found_by_their_pieces_reading_each_note_once() -> None:
+    walden, other = make_book(), make_book(user_book_id=7, title="Other", highlights=[])
+    walden_text = RENDERER.render_note(walden).text
+    blocks = list(RENDERER.render_note(walden).blocks.values())
+    notes = {
+        "moved.md": "my words first\n" + walden_text + "\nand after\n",
+        "unrelated.md": UNRELATED,
+        "elsewhere.md": "- Something else entirely, long enough to count\n",
+    }
+    reads: list[str] = []
+
+    def read(path: str) -> str | None:
+        reads.append(path)
+        return notes.get(path)
+
+    entries = [describe_note(path, text, keep_text=False) for path, text in notes.items()]
+    assert all(entry.text is None for entry in entries)
+    found = NoteIndex(entries, read=read)
+    hits = found.piece_hits(
+        {walden.user_book_id: blocks, other.user_book_id: ["- Something else entirely, long"]}
+    )
+    assert sorted(reads) == sorted(notes)  # one read of each note for both books
+    assert found.find(walden, piece_hits=hits[walden.user_book_id]) == "moved.md"
+    assert found.find(other, piece_hits=hits[other.user_book_id]) == "elsewhere.md"
+    # the same answer when the pieces are handed over directly
+    assert found.find(walden, pieces=blocks) == "moved.md"
+
+
+_yaml_line = st.one_of(
+    st.sampled_from(
+        ["title: Walden", 'author: "[[Thoreau]]"', "tags: [a, b]", "---", "----", "--- ", "x"]
+    ),
+    st.text(alphabet='ab:- "[]#\n', max_size=12),
+)
+
+
+@given(st.lists(_yaml_line, max_size=8), st.lists(_yaml_line, max_size=4))
+def test_the_frontmatter_kept_reads_as_the_whole_note_does(
+    head: list[str], body: list[str]
+) -> None:
+    import frontmatter
+
+    text = "\n".join(["---", *head, *body]) + "\n- Full Title: T\n"
+    entry = describe_note("n.md", text, keep_text=False)
+    try:
+        whole = dict(frontmatter.loads(text).metadata)
+    except Exception:
+        whole = {}
+    assert entry.metadata() == whole
