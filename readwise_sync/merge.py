@@ -459,6 +459,9 @@ def adopt_layout(current: str, new: Layout) -> Layout:
         if span is not None:
             taken.append(span)
             layout.sections[name] = text
+    # The note's top-level bullets, listed once (not once per highlight: a note of
+    # another tool's has none of our exact blocks, so every highlight comes here).
+    bullets = [(m.start(), m.group(0)) for m in re.finditer(r"^- .*$", body, re.MULTILINE)]
     for hid, block in new.blocks.items():
         span = _find_piece(body, block, taken)
         if span is not None:
@@ -472,12 +475,14 @@ def adopt_layout(current: str, new: Layout) -> Layout:
         if len(snippet) >= 8:
             clues.append(snippet)
         for clue in clues:
-            found = None
-            for match in re.finditer(r"^- .*$", body, re.MULTILINE):
-                inside = any(s <= match.start() < e for s, e in taken)
-                if clue in match.group(0) and not inside:
-                    found = match.start()
-                    break
+            found = next(
+                (
+                    start
+                    for start, line in bullets
+                    if clue in line and not any(s <= start < e for s, e in taken)
+                ),
+                None,
+            )
             if found is not None:
                 text = _block_at(body, found)
                 taken.append((found, found + len(text)))
