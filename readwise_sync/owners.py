@@ -40,8 +40,9 @@ class Owners:
         self.dry_run = dry_run
         self.moved: dict[int, str] = {}  # book id -> where its note went (after index())
         self._index: NoteIndex | None = None
-        self._block_owners: dict[bytes, int] | None = None  # built on first need, with:
-        self._title_owners: dict[str, set[int]] | None = None
+        # Who wrote which block, title and metadata section: built on first need.
+        self._owners: tuple[dict[bytes, int], dict[str, set[int]], dict[bytes, set[int]]] | None
+        self._owners = None
 
     def index(self) -> NoteIndex:
         """The vault's notes that no book holds, built once per run and only when needed.
@@ -53,7 +54,10 @@ class Owners:
         """
         if self._index is None:
             tracked = self.state.load_paths()
-            records = self.state.load_notes(tracked.values())
+            records = self.state.load_notes(tracked)
+            at: dict[str, list[int]] = {}  # path -> the books recorded there
+            for book_id, (path, _) in tracked.items():
+                at.setdefault(path, []).append(book_id)
             entries, kept = [], set()
             for path in self.vault.iter_notes():
                 text = self._read(path)
@@ -62,9 +66,13 @@ class Owners:
                 # Only the evidence stays in memory, not the text (see NoteEntry); whether
                 # a tracked note still is its book's is judged now, while the text is here.
                 entries.append(describe_note(path, text, keep_text=False))
-                book_id = tracked.get(path)
-                if book_id is not None and self.belongs(records[book_id], text):
-                    kept.add(path)
+                holders = [b for b in at.get(path, ()) if tracked[b][1]]
+                for book_id in at.get(path, ()):
+                    held = tracked[book_id][1]
+                    if not held and holders:
+                        continue  # let go of, and another book's note is there now
+                    if self.belongs(records[book_id], text, released=not held):
+                        kept.add(book_id)
             self._index = NoteIndex(entries, read=self._read)
             log.info("looked through %d notes in the vault", len(entries))
             self._settle_tracked(self._index, tracked, records, kept)
@@ -80,13 +88,13 @@ class Owners:
     def _settle_tracked(
         self,
         index: NoteIndex,
-        tracked: dict[str, int],
+        tracked: dict[int, tuple[str, bool]],
         records: dict[int, NoteRecord],
-        kept: set[str],
+        kept: set[int],
     ) -> None:
         lost: list[NoteRecord] = []
-        for path, book_id in tracked.items():
-            if path in kept:
+        for book_id, (path, _) in tracked.items():
+            if book_id in kept:
                 index.claim(path)
             elif records[book_id].hash is not None:
                 lost.append(records[book_id])
@@ -134,13 +142,18 @@ class Owners:
                 pieces.append(layout.sections.get("preamble", ""))
         return [piece for piece in pieces if piece]
 
-    def belongs(self, record: NoteRecord, text: str) -> bool:
+    def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
         """Whether the note at a book's recorded path still is that book's note.
 
         Evidence in order: our exact text; another book's exact text (renamed onto this
         path); a block or the metadata the tool wrote here; another book's blocks; the
         title property the tool wrote. A note with none of it left can't be told from
         another note put in its place, and is left alone (reported, not merged into).
+
+        ``released``: the book let go of the path (its note went missing). The path then
+        proves nothing, and neither does what the book shares with another, such as the
+        metadata section of two editions: another edition's note may have been moved
+        there since, and the state would not know.
         """
         digest = text_hash(text)
         if digest in (record.hash, record.pending_hash):
@@ -151,14 +164,19 @@ class Owners:
         layouts = self.layouts(record)
         if not layouts:
             return True  # a record from before layouts were kept can't tell: trust the path
+        _, title_owners, preamble_owners = self._owner_maps()
         for layout in layouts:
-            pieces = [*layout.blocks.values(), layout.sections.get("preamble", "")]
-            if any(piece and piece in text for piece in pieces):
+            if any(block and block in text for block in layout.blocks.values()):
+                return True
+            # The metadata section: two editions of a book (same title and author) share
+            # it word for word, so at a path the book let go of it proves nothing.
+            preamble = layout.sections.get("preamble", "")
+            shared = preamble_owners.get(_block_key(preamble), set()) - {record.book_id}
+            if preamble and preamble in text and not (released and shared):
                 return True
         if self.owners_of(text) - {record.book_id}:
             return False
         # The title is evidence only when no other book has it (editions share titles).
-        _, title_owners = self._owner_maps()
         titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
         return any(
             title in text and title_owners.get(title, set()) <= {record.book_id}
@@ -166,24 +184,33 @@ class Owners:
             if title
         )
 
-    def _owner_maps(self) -> tuple[dict[bytes, int], dict[str, set[int]]]:
-        """Which book wrote each block, and which books have each title property.
+    def _owner_maps(
+        self,
+    ) -> tuple[dict[bytes, int], dict[str, set[int]], dict[bytes, set[int]]]:
+        """Which book wrote each block, and which books have each title property and
+        each metadata section.
 
         Built once per run, and only when a note's owner is in doubt: a hash per block.
         """
-        if self._block_owners is None or self._title_owners is None:
-            self._block_owners, self._title_owners = {}, {}
+        if self._owners is None:
+            blocks: dict[bytes, int] = {}
+            titles: dict[str, set[int]] = {}
+            preambles: dict[bytes, set[int]] = {}
             for book_id, stored in self.state.iter_layouts():
                 layout = Layout.from_json(stored)
                 for block in layout.blocks.values():
-                    self._block_owners[_block_key(block)] = book_id
+                    blocks[_block_key(block)] = book_id
                 if "title" in layout.frontmatter:
-                    self._title_owners.setdefault(layout.frontmatter["title"], set()).add(book_id)
-        return self._block_owners, self._title_owners
+                    titles.setdefault(layout.frontmatter["title"], set()).add(book_id)
+                if layout.sections.get("preamble"):
+                    key = _block_key(layout.sections["preamble"])
+                    preambles.setdefault(key, set()).add(book_id)
+            self._owners = (blocks, titles, preambles)
+        return self._owners
 
     def owners_of(self, text: str) -> set[int]:
         """The books whose blocks (as the tool last wrote them) stand in this text."""
-        block_owners, _ = self._owner_maps()
+        block_owners, _, _ = self._owner_maps()
         keys = (_block_key(block) for block in bullet_blocks(text))
         return {block_owners[key] for key in keys if key in block_owners}
 

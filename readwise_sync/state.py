@@ -133,6 +133,8 @@ class NoteRecord:
         return self.hash is not None and self.hash == self.render_hash
 
 
+_GONE = "\0gone:"  # the path_key of a path let go of: no real path starts with NUL
+
 _NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
 
 
@@ -262,11 +264,11 @@ class State:
     def count_notes(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM notes").fetchone()[0])
 
-    def load_paths(self) -> dict[str, int]:
-        """Every recorded note path, with its book id."""
-        return {
-            path: book_id for book_id, path in self._db.execute("SELECT book_id, path FROM notes")
-        }
+    def load_paths(self) -> dict[int, tuple[str, bool]]:
+        """Every book's recorded note path, and whether the book still holds it (a path
+        let go of, see :meth:`release_path`, may since be another book's)."""
+        rows = self._db.execute("SELECT book_id, path, path_key FROM notes")
+        return {book_id: (path, not key.startswith(_GONE)) for book_id, path, key in rows}
 
     def is_path_taken(self, path_key: str) -> bool:
         return self.path_holder(path_key) is not None
@@ -339,7 +341,7 @@ class State:
     def release_path(self, book_id: int) -> None:
         """The note is gone from its path: let another note have that path."""
         self._db.execute(
-            "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"\0gone:{book_id}", book_id)
+            "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"{_GONE}{book_id}", book_id)
         )
 
     def load_book_data(self, book_id: int) -> dict[str, Any] | None:

@@ -277,7 +277,8 @@ class _Run:
             # that note is not this book's.
             log.info("%s is the note of another book now", path)
             current = None
-        if current is not None and not self.owners.belongs(record, current):
+        released = self.state.path_holder(naming.name_key(path)) != book.user_book_id
+        if current is not None and not self.owners.belongs(record, current, released=released):
             log.info("%s no longer holds the note of book %d", path, book.user_book_id)
             current = None
         if current is None:

@@ -411,3 +411,50 @@ def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_pat
             assert "First edition" not in text, report
             assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
             assert "Readwise/Books/Twin.md" not in report.updated
+
+
+def test_a_book_whose_note_is_gone_never_writes_into_another_editions_note_moved_there(
+    tmp_path: Path,
+) -> None:
+    """Found by the state machine (random run, 1,500 x 25): like the test above, but B's
+    note reaches A's freed path by the user's move, so the state does not know it is
+    there (B is unchanged and its note is not looked at). All that ties the note to A is
+    the metadata section both editions share, which says nothing about whose note it is."""
+
+    def edition(book_id: int, texts: list[str]) -> dict[str, object]:
+        return {
+            "user_book_id": book_id,
+            "title": "Twin",
+            "author": "Same Author",
+            "category": "books",
+            "highlights": [
+                {"id": book_id * 10 + n, "text": text, "location": n + 1, "location_type": "page"}
+                for n, text in enumerate(texts)
+            ],
+        }
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    library = [edition(1, ["First edition only."]), edition(2, ["Second edition, one."])]
+    with FakeReadwise(library, token=TOKEN) as fake:
+        settings = Settings(
+            vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
+        )
+        sync_once(settings)
+        notes = note_files(vault)
+        assert len(notes) == 2
+        (first,) = [vault / p for p, text in notes.items() if "First edition only." in text]
+        (second,) = [vault / p for p, text in notes.items() if "Second edition, one." in text]
+        first.unlink()
+        fake.add_highlight(1, text="First edition, again.", location=5)
+        gone = first.relative_to(vault).as_posix()
+        assert sync_once(settings).skipped_missing == [gone]
+        second.rename(first)  # the user gives the second edition's note the free name
+        first.write_text(first.read_text(encoding="utf-8") + "\nMy thoughts.\n", encoding="utf-8")
+        fake.add_highlight(1, text="First edition, later.", location=9)
+        for full in (False, True):
+            report = sync_once(settings, full=full)
+            text = first.read_text(encoding="utf-8")
+            assert "First edition" not in text, report
+            assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
+            assert report.updated == [] and report.created == [], report

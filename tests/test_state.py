@@ -103,6 +103,17 @@ def test_opening_an_up_to_date_state_writes_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.sqlite3"]
 
 
+def test_a_released_path_is_listed_as_let_go_and_may_be_held_by_another(tmp_path: Path) -> None:
+    with State.open(tmp_path / "v.sqlite3") as state, state.transaction():
+        state.save_pending(1, "A.md", "a.md", "h1", "h1", {"blocks": []})
+        state.save_written(1, {"user_book_id": 1})
+        state.release_path(1)
+        state.save_pending(2, "A.md", "a.md", "h2", "h2", {"blocks": []})
+        state.save_written(2, {"user_book_id": 2})
+        assert state.load_paths() == {1: ("A.md", False), 2: ("A.md", True)}
+        assert state.path_holder("a.md") == 2
+
+
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with pytest.raises(RuntimeError), state.transaction():
