@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
+from . import naming
 from .locate import NoteIndex, describe_note
 from .merge import Layout, bullet_blocks
 from .models import Book
@@ -145,15 +146,18 @@ class Owners:
     def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
         """Whether the note at a book's recorded path still is that book's note.
 
-        Evidence in order: our exact text; another book's exact text (renamed onto this
-        path); a block or the metadata the tool wrote here; another book's blocks; the
-        title property the tool wrote. A note with none of it left can't be told from
-        another note put in its place, and is left alone (reported, not merged into).
+        Evidence for: our exact text; a block the tool wrote here; its metadata section
+        or title property, when no other book has the same. Evidence against: another
+        book's exact text or blocks (its note, renamed onto this path).
 
-        ``released``: the book let go of the path (its note went missing). The path then
-        proves nothing, and neither does what the book shares with another, such as the
-        metadata section of two editions: another edition's note may have been moved
-        there since, and the state would not know.
+        With neither, the path decides. At a path the book still holds, the note is its
+        own (the user may well have deleted every highlight), unless a book that shares
+        what is left of it (two editions share their title and metadata) has lost its
+        own note since the last sync: that one may have been moved here, and which it
+        is can't be told.
+        At a path the book let go of (``released``: its note went missing earlier), the
+        path proves nothing: another note may have been put there since, unknown to the
+        state. A note that can't be told is left alone (reported, not merged into).
         """
         digest = text_hash(text)
         if digest in (record.hash, record.pending_hash):
@@ -165,24 +169,40 @@ class Owners:
         if not layouts:
             return True  # a record from before layouts were kept can't tell: trust the path
         _, title_owners, preamble_owners = self._owner_maps()
+        sharing: set[int] = set()  # other books with this metadata section or title
         for layout in layouts:
             if any(block and block in text for block in layout.blocks.values()):
                 return True
-            # The metadata section: two editions of a book (same title and author) share
-            # it word for word, so at a path the book let go of it proves nothing.
             preamble = layout.sections.get("preamble", "")
-            shared = preamble_owners.get(_block_key(preamble), set()) - {record.book_id}
-            if preamble and preamble in text and not (released and shared):
-                return True
+            if preamble:
+                others = preamble_owners.get(_block_key(preamble), set()) - {record.book_id}
+                if preamble in text and not others:
+                    return True
+                sharing |= others
         if self.owners_of(text) - {record.book_id}:
             return False
-        # The title is evidence only when no other book has it (editions share titles).
-        titles = {layout.frontmatter.get("title") for layout in layouts} - {None}
-        return any(
-            title in text and title_owners.get(title, set()) <= {record.book_id}
-            for title in titles
-            if title
-        )
+        titles = {layout.frontmatter.get("title") for layout in layouts} - {None, ""}
+        for title in titles:
+            others = title_owners.get(title, set()) - {record.book_id}
+            if title in text and not others:
+                return True
+            sharing |= others
+        if released:
+            return False
+        return not any(self._lost(book_id) for book_id in sharing)
+
+    def _lost(self, book_id: int) -> bool:
+        """Whether a book's note went from the path it holds since the last sync. (A book
+        that let go of its path lost its note before, when this one was still known.)"""
+        record = self.state.load_notes([book_id]).get(book_id)
+        if record is None or record.hash is None:
+            return False  # never written: nothing of it can be anywhere
+        if self.state.path_holder(naming.name_key(record.path)) != book_id:
+            return False
+        try:
+            return not self.vault.exists(record.path)
+        except Exception:  # a path the vault refuses: its note is not there either
+            return True
 
     def _owner_maps(
         self,

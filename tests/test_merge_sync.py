@@ -458,3 +458,37 @@ def test_a_book_whose_note_is_gone_never_writes_into_another_editions_note_moved
             assert "First edition" not in text, report
             assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
             assert report.updated == [] and report.created == [], report
+
+
+def test_a_note_emptied_of_its_highlights_at_its_own_path_stays_its_books(tmp_path: Path) -> None:
+    """Found by the state machine: the user deletes every highlight of a note and writes a
+    line inside its metadata section. Nothing the tool wrote is left verbatim, and another
+    edition shares its title; but the note is where its book's note is, and no other
+    book's note is missing from its place, so it is still its book's note."""
+    library = [
+        {"user_book_id": book_id, "title": "Twin", "category": "books", "highlights": []}
+        for book_id in (1, 2)
+    ]
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with FakeReadwise(library, token=TOKEN) as fake:
+        settings = Settings(
+            vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
+        )
+        fake.add_highlight(1, text="First edition only.", location=1)
+        fake.add_highlight(2, text="Second edition only.", location=1)
+        sync_once(settings)
+        notes = note_files(vault)
+        (first,) = [vault / p for p, text in notes.items() if "First edition only." in text]
+        text = first.read_text(encoding="utf-8")
+        text = text.replace("- First edition only.\n", "")
+        text = text.replace("## Metadata\n", "## Metadata\nMy line.\n")
+        first.write_text(text, encoding="utf-8")
+        fake.update_book(1, source_url="https://example.com/first")
+        fake.add_highlight(1, text="First edition, later.", location=2)
+        report = sync_once(settings)
+    after = first.read_text(encoding="utf-8")
+    assert report.skipped_missing == [], report
+    assert "My line." in after and "- First edition, later." in after
+    assert "First edition only." not in after  # the block the user deleted stays deleted
+    assert len(note_files(vault)) == 2
