@@ -42,7 +42,7 @@ class Owners:
         self.moved: dict[int, str] = {}  # book id -> where its note went (after index())
         self._index: NoteIndex | None = None
         # Who wrote which block, title and metadata section: built on first need.
-        self._owners: tuple[dict[bytes, int], dict[str, set[int]], dict[bytes, set[int]]] | None
+        self._owners: tuple[dict[bytes, int], dict[str, set[int]], dict[str, set[int]]] | None
         self._owners = None
 
     def index(self) -> NoteIndex:
@@ -59,7 +59,7 @@ class Owners:
             at: dict[str, list[int]] = {}  # path -> the books recorded there
             for book_id, (path, _) in tracked.items():
                 at.setdefault(path, []).append(book_id)
-            entries, kept = [], set()
+            entries, kept, unsure = [], set(), set()
             for path in self.vault.iter_notes():
                 text = self._read(path)
                 if text is None:
@@ -72,11 +72,14 @@ class Owners:
                     held = tracked[book_id][1]
                     if not held and holders:
                         continue  # let go of, and another book's note is there now
-                    if self.belongs(records[book_id], text, released=not held):
+                    verdict = self.judge(records[book_id], text, released=not held)
+                    if verdict:
                         kept.add(book_id)
+                    elif verdict is None:
+                        unsure.add(book_id)
             self._index = NoteIndex(entries, read=self._read)
             log.info("looked through %d notes in the vault", len(entries))
-            self._settle_tracked(self._index, tracked, records, kept)
+            self._settle_tracked(self._index, tracked, records, kept, unsure)
         return self._index
 
     def _read(self, path: str) -> str | None:
@@ -92,11 +95,18 @@ class Owners:
         tracked: dict[int, tuple[str, bool]],
         records: dict[int, NoteRecord],
         kept: set[int],
+        unsure: set[int],
     ) -> None:
+        """``kept``: books whose note is at their path; ``unsure``: books whose path holds
+        a note with nothing for or against them (see :meth:`judge`): theirs unless their
+        note is found elsewhere."""
         lost: list[NoteRecord] = []
         for book_id, (path, _) in tracked.items():
             if book_id in kept:
                 index.claim(path)
+            elif book_id in unsure:
+                index.claim(path)  # not for another book to adopt; looked for below
+                lost.append(records[book_id])
             elif records[book_id].hash is not None:
                 lost.append(records[book_id])
         # Strongest evidence first, for all of them: a note moved untouched is its book's
@@ -122,10 +132,12 @@ class Owners:
             if found is not None:
                 index.claim(found)
                 self.moved[record.book_id] = found
-        if lost and not self.dry_run:
+        # The unsure whose note is nowhere else keep their path and the note at it.
+        gone = [r for r in lost if r.book_id not in unsure or r.book_id in self.moved]
+        if gone and not self.dry_run:
             # Their paths are free now: a note found there may belong to another book.
             with self.state.transaction():
-                for record in lost:
+                for record in gone:
                     self.state.release_path(record.book_id)
 
     def layouts(self, record: NoteRecord) -> list[Layout]:
@@ -143,21 +155,20 @@ class Owners:
                 pieces.append(layout.sections.get("preamble", ""))
         return [piece for piece in pieces if piece]
 
-    def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
-        """Whether the note at a book's recorded path still is that book's note.
+    def judge(self, record: NoteRecord, text: str, *, released: bool = False) -> bool | None:
+        """Whether the note at a book's recorded path still is that book's note: True,
+        False, or None when nothing in it says either.
 
         Evidence for: our exact text; a block the tool wrote here; its metadata section
         or title property, when no other book has the same. Evidence against: another
-        book's exact text or blocks (its note, renamed onto this path).
+        book's exact text, blocks, metadata section or title (its note, moved onto this
+        path); a book sharing what is left of it (two editions share title and metadata)
+        that lost its own note since the last sync (it may be that one, moved here).
 
-        With neither, the path decides. At a path the book still holds, the note is its
-        own (the user may well have deleted every highlight), unless a book that shares
-        what is left of it (two editions share their title and metadata) has lost its
-        own note since the last sync: that one may have been moved here, and which it
-        is can't be told.
-        At a path the book let go of (``released``: its note went missing earlier), the
-        path proves nothing: another note may have been put there since, unknown to the
-        state. A note that can't be told is left alone (reported, not merged into).
+        None, at a path the book still holds, means the note is its own unless its note
+        is found elsewhere (the user may well have deleted every highlight of it); the
+        caller looks. At a path the book let go of (``released``: its note went missing
+        earlier) the path proves nothing, and None means no.
         """
         digest = text_hash(text)
         if digest in (record.hash, record.pending_hash):
@@ -175,7 +186,7 @@ class Owners:
                 return True
             preamble = layout.sections.get("preamble", "")
             if preamble:
-                others = preamble_owners.get(_block_key(preamble), set()) - {record.book_id}
+                others = preamble_owners.get(preamble, set()) - {record.book_id}
                 if preamble in text and not others:
                     return True
                 sharing |= others
@@ -189,7 +200,25 @@ class Owners:
             sharing |= others
         if released:
             return False
-        return not any(self._lost(book_id) for book_id in sharing)
+        if self._others_evidence(text, record.book_id, sharing):
+            return False
+        if any(self._lost(book_id) for book_id in sharing):
+            return False
+        return None
+
+    def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
+        """:meth:`judge`, with "nothing says either" read as no."""
+        return bool(self.judge(record, text, released=released))
+
+    def _others_evidence(self, text: str, book_id: int, sharing: set[int]) -> bool:
+        """Whether the text holds the metadata section or title property the tool wrote
+        for another book, one this book does not share (that book's note, moved here)."""
+        _, title_owners, preamble_owners = self._owner_maps()
+        return any(
+            owners - {book_id} - sharing and piece in text
+            for owners_by_piece in (title_owners, preamble_owners)
+            for piece, owners in owners_by_piece.items()
+        )
 
     def _lost(self, book_id: int) -> bool:
         """Whether a book's note went from the path it holds since the last sync. (A book
@@ -206,7 +235,7 @@ class Owners:
 
     def _owner_maps(
         self,
-    ) -> tuple[dict[bytes, int], dict[str, set[int]], dict[bytes, set[int]]]:
+    ) -> tuple[dict[bytes, int], dict[str, set[int]], dict[str, set[int]]]:
         """Which book wrote each block, and which books have each title property and
         each metadata section.
 
@@ -215,7 +244,7 @@ class Owners:
         if self._owners is None:
             blocks: dict[bytes, int] = {}
             titles: dict[str, set[int]] = {}
-            preambles: dict[bytes, set[int]] = {}
+            preambles: dict[str, set[int]] = {}
             for book_id, stored in self.state.iter_layouts():
                 layout = Layout.from_json(stored)
                 for block in layout.blocks.values():
@@ -223,8 +252,7 @@ class Owners:
                 if "title" in layout.frontmatter:
                     titles.setdefault(layout.frontmatter["title"], set()).add(book_id)
                 if layout.sections.get("preamble"):
-                    key = _block_key(layout.sections["preamble"])
-                    preambles.setdefault(key, set()).add(book_id)
+                    preambles.setdefault(layout.sections["preamble"], set()).add(book_id)
             self._owners = (blocks, titles, preambles)
         return self._owners
 

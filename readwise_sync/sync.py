@@ -278,7 +278,13 @@ class _Run:
             log.info("%s is the note of another book now", path)
             current = None
         released = self.state.path_holder(naming.name_key(path)) != book.user_book_id
-        if current is not None and not self.owners.belongs(record, current, released=released):
+        verdict = None if current is None else self.owners.judge(record, current, released=released)
+        if verdict is None and current is not None:
+            # Nothing in it says whose it is, at the path the book holds: its own note
+            # (emptied by the user, say) unless the book's note turns up elsewhere.
+            self.owners.index()
+            verdict = book.user_book_id not in self.owners.moved
+        if current is not None and not verdict:
             log.info("%s no longer holds the note of book %d", path, book.user_book_id)
             current = None
         if current is None:
