@@ -210,6 +210,12 @@ class Owners:
         """:meth:`judge`, with "nothing says either" read as no."""
         return bool(self.judge(record, text, released=released))
 
+    def written_for_another(self, text: str, book_id: int) -> bool:
+        """Whether the tool wrote this note for another book: its blocks, its metadata
+        section or its title property are in it. Such a note is never adopted: it is
+        that book's, moved and edited (another edition may share the title)."""
+        return bool(self.owners_of(text) - {book_id}) or self._others_evidence(text, book_id, set())
+
     def _others_evidence(self, text: str, book_id: int, sharing: set[int]) -> bool:
         """Whether the text holds the metadata section or title property the tool wrote
         for another book, one this book does not share (that book's note, moved here)."""

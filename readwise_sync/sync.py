@@ -372,10 +372,10 @@ class _Run:
         current = None
         if candidate is not None:
             current = self.vault.read_text(candidate)  # the index keeps no texts
-            if current is None or self.owners.owners_of(current):
-                # Gone since, or it holds blocks the tool wrote for another book: that
-                # book's note, moved and edited, never one to adopt (another edition may
-                # share its title).
+            if current is None or self.owners.written_for_another(current, book.user_book_id):
+                # Gone since, or the tool wrote it for another book: that book's note,
+                # moved and edited, never one to adopt (another edition may share its
+                # title).
                 candidate = None
         if candidate is None:
             path = self._new_path(book, default, free=not default_exists)

@@ -492,3 +492,38 @@ def test_a_note_emptied_of_its_highlights_at_its_own_path_stays_its_books(tmp_pa
     assert "My line." in after and "- First edition, later." in after
     assert "First edition only." not in after  # the block the user deleted stays deleted
     assert len(note_files(vault)) == 2
+
+
+def test_a_new_edition_does_not_adopt_the_emptied_moved_note_of_another(tmp_path: Path) -> None:
+    """Found by the state machine: two editions of a book (same title); the user empties
+    the first one's note of its highlights and renames it. Nothing in it says which
+    edition it was, so it is given up, and left as it is: a third edition added later
+    must not adopt it by its title, since the tool wrote it, for another book."""
+
+    def edition(book_id: int) -> dict[str, object]:
+        return {"user_book_id": book_id, "title": "Twin", "category": "articles"}
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with FakeReadwise([edition(1), edition(2)], token=TOKEN) as fake:
+        settings = Settings(
+            vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
+        )
+        fake.add_highlight(1, text="First edition only.", location=1, url="https://ex/1")
+        fake.add_highlight(2, text="Second edition only.", location=1, url="https://ex/2")
+        sync_once(settings)
+        (first,) = [vault / p for p, t in note_files(vault).items() if "First edition" in t]
+        emptied = first.read_text(encoding="utf-8").replace(
+            "- First edition only. ([View Highlight](https://ex/1))\n", ""
+        )
+        assert "First edition" not in emptied
+        first.unlink()
+        moved = vault / "Elsewhere.md"
+        moved.write_text(emptied, encoding="utf-8")
+        fake.add_book(edition(3))  # type: ignore[arg-type]
+        fake.add_highlight(3, text="Third edition only.", location=1, url="https://ex/3")
+        report = sync_once(settings, full=True)
+    assert moved.read_text(encoding="utf-8") == emptied, "a note given up was changed"
+    assert report.adopted == []
+    (third,) = [p for p, t in note_files(vault).items() if "Third edition only." in t]
+    assert third != "Elsewhere.md"
