@@ -369,6 +369,20 @@ def test_a_note_converted_to_crlf_line_ends_still_merges(
     assert "\r\nMine.\r\n" in data
 
 
+def _edition(book_id: int, texts: list[str]) -> dict[str, object]:
+    """One of two editions of a book: the same title and author, their own highlights."""
+    return {
+        "user_book_id": book_id,
+        "title": "Twin",
+        "author": "Same Author",
+        "category": "books",
+        "highlights": [
+            {"id": book_id * 10 + n, "text": text, "location": n + 1, "location_type": "page"}
+            for n, text in enumerate(texts)
+        ],
+    }
+
+
 def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_path(
     tmp_path: Path,
 ) -> None:
@@ -377,21 +391,9 @@ def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_pat
     the user writes in B's note, and A changes upstream. A must not merge into B's note
     because of the metadata they share."""
 
-    def edition(book_id: int, texts: list[str]) -> dict[str, object]:
-        return {
-            "user_book_id": book_id,
-            "title": "Twin",
-            "author": "Same Author",
-            "category": "books",
-            "highlights": [
-                {"id": book_id * 10 + n, "text": text, "location": n + 1, "location_type": "page"}
-                for n, text in enumerate(texts)
-            ],
-        }
-
     vault = tmp_path / "vault"
     vault.mkdir()
-    with FakeReadwise([edition(1, ["First edition only."])], token=TOKEN) as fake:
+    with FakeReadwise([_edition(1, ["First edition only."])], token=TOKEN) as fake:
         settings = Settings(
             vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
         )
@@ -400,7 +402,7 @@ def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_pat
         note.unlink()
         fake.add_highlight(1, text="First edition, again.", location=5)
         assert sync_once(settings).skipped_missing == ["Readwise/Books/Twin.md"]
-        fake.add_book(edition(2, ["Second edition, one.", "Second edition, two."]))  # type: ignore[arg-type]
+        fake.add_book(_edition(2, ["Second edition, one.", "Second edition, two."]))  # type: ignore[arg-type]
         assert sync_once(settings).created == ["Readwise/Books/Twin.md"]
         note.write_text(note.read_text(encoding="utf-8") + "\nMy thoughts.\n", encoding="utf-8")
         fake.update_book(1, category="articles")
@@ -421,21 +423,9 @@ def test_a_book_whose_note_is_gone_never_writes_into_another_editions_note_moved
     there (B is unchanged and its note is not looked at). All that ties the note to A is
     the metadata section both editions share, which says nothing about whose note it is."""
 
-    def edition(book_id: int, texts: list[str]) -> dict[str, object]:
-        return {
-            "user_book_id": book_id,
-            "title": "Twin",
-            "author": "Same Author",
-            "category": "books",
-            "highlights": [
-                {"id": book_id * 10 + n, "text": text, "location": n + 1, "location_type": "page"}
-                for n, text in enumerate(texts)
-            ],
-        }
-
     vault = tmp_path / "vault"
     vault.mkdir()
-    library = [edition(1, ["First edition only."]), edition(2, ["Second edition, one."])]
+    library = [_edition(1, ["First edition only."]), _edition(2, ["Second edition, one."])]
     with FakeReadwise(library, token=TOKEN) as fake:
         settings = Settings(
             vault=vault, token=TOKEN, api_url=fake.url, state_dir=tmp_path / "state", timeout=5
