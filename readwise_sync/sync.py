@@ -222,12 +222,12 @@ class _Run:
             self._renderer = self._make_renderer()
         return self._renderer
 
-    def _held_by_another(self, record: NoteRecord) -> bool:
-        key = naming.name_key(record.path)
-        holder = self.state.path_holder(key)
+    def _held_by_another(self, record: NoteRecord, holder: int | None) -> bool:
+        """``holder``: the book the state gives the record's path to now."""
         if holder is not None:
             return holder != record.book_id
-        return key in self.claimed  # a new note of another book is going there in this run
+        # a new note of another book is going there in this run
+        return naming.name_key(record.path) in self.claimed
 
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
@@ -271,13 +271,14 @@ class _Run:
 
         path = record.path
         current = self.vault.read_text(path)
-        if current is not None and self._held_by_another(record):
+        holder = self.state.path_holder(naming.name_key(path))
+        if current is not None and self._held_by_another(record, holder):
             # This book let go of the path (its note went missing) and another book's
             # note has it now: whatever they share (a title, the metadata of two editions),
             # that note is not this book's.
             log.info("%s is the note of another book now", path)
             current = None
-        released = self.state.path_holder(naming.name_key(path)) != book.user_book_id
+        released = holder != book.user_book_id
         verdict = None if current is None else self.owners.judge(record, current, released=released)
         if verdict is None and current is not None:
             # Nothing in it says whose it is, at the path the book holds: its own note
