@@ -103,13 +103,17 @@ def _pack(data: Any) -> bytes:
     return data if isinstance(data, Packed) else pack(data)
 
 
-def unpack(blob: bytes | None) -> Any:
-    """The data :func:`pack` packed. Earlier versions packed with zlib; those blobs still read."""
-    if blob is None:
-        return None
+def unpack_json(blob: bytes) -> bytes:
+    """The JSON text :func:`pack` packed. Earlier versions packed with zlib; those blobs
+    still read."""
     if blob[:4] == _ZSTD_MAGIC:
-        return json.loads(_zstd()[1].decompress(blob))
-    return json.loads(zlib.decompress(blob))
+        return bytes(_zstd()[1].decompress(blob))
+    return zlib.decompress(blob)
+
+
+def unpack(blob: bytes | None) -> Any:
+    """The data :func:`pack` packed."""
+    return None if blob is None else json.loads(unpack_json(blob))
 
 
 @dataclass(frozen=True)
@@ -354,8 +358,9 @@ class State:
         for book_id, blob in rows:
             yield book_id, unpack(blob)
 
-    def iter_book_data(self, batch: int = 200) -> Iterator[list[dict[str, Any]]]:
-        """Every stored book, in batches (for re-rendering without the network)."""
+    def iter_book_json(self, batch: int = 200) -> Iterator[list[bytes]]:
+        """Every stored book as JSON text, in batches (for re-rendering without the
+        network: the text goes straight into the models, as a page of the export does)."""
         last = -(2**63)
         while True:
             rows = self._db.execute(
@@ -366,7 +371,7 @@ class State:
             if not rows:
                 return
             last = rows[-1][0]
-            yield [unpack(data) for _, data in rows]
+            yield [unpack_json(data) for _, data in rows]
 
     # -- conflicts ----------------------------------------------------------------------------
 

@@ -741,8 +741,8 @@ def rerender_all(
     ):
         run = _Run(vault, state, renderer, _options(settings), report, None)
         try:
-            for batch in state.iter_book_data():
-                run.sync_page(Book.model_validate(data) for data in batch)
+            for batch in state.iter_book_json():
+                run.sync_page(Book.parse_json(data) for data in batch)
         finally:
             run.abandon()
     report.finished_at = datetime.now(UTC)

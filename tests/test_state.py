@@ -89,6 +89,7 @@ def test_data_packed_by_an_earlier_version_still_reads(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         assert state.load_book_data(7) == book
         assert state.load_layout(7) == {"blocks": [1]}
+        assert [json.loads(raw) for raw in next(state.iter_book_json())] == [book]  # rerender
 
 
 def test_opening_an_up_to_date_state_writes_nothing(tmp_path: Path) -> None:
