@@ -14,7 +14,7 @@ from readwise_sync.config import Settings
 from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
-from readwise_sync.sync import rerender_all, sync_once
+from readwise_sync.sync import SyncReport, rerender_all, sync_once
 
 from .conftest import SAMPLE_NOTE, TOKEN, need_shared, note_files, run_cli
 
@@ -383,6 +383,19 @@ def _edition(book_id: int, texts: list[str]) -> dict[str, object]:
     }
 
 
+def _sync_keeping_the_first_edition_out(settings: Settings, note: Path) -> list[SyncReport]:
+    """An incremental sync, then a full one: after each, the second edition's note (with
+    the user's line at its end) holds nothing of the first edition."""
+    reports = []
+    for full in (False, True):
+        report = sync_once(settings, full=full)
+        text = note.read_text(encoding="utf-8")
+        assert "First edition" not in text, report
+        assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
+        reports.append(report)
+    return reports
+
+
 def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_path(
     tmp_path: Path,
 ) -> None:
@@ -407,11 +420,7 @@ def test_a_book_whose_note_is_gone_never_writes_into_the_note_now_at_its_old_pat
         note.write_text(note.read_text(encoding="utf-8") + "\nMy thoughts.\n", encoding="utf-8")
         fake.update_book(1, category="articles")
         fake.add_highlight(1, text="First edition, later.", location=9)
-        for full in (False, True):
-            report = sync_once(settings, full=full)
-            text = note.read_text(encoding="utf-8")
-            assert "First edition" not in text, report
-            assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
+        for report in _sync_keeping_the_first_edition_out(settings, note):
             assert "Readwise/Books/Twin.md" not in report.updated
 
 
@@ -442,11 +451,7 @@ def test_a_book_whose_note_is_gone_never_writes_into_another_editions_note_moved
         second.rename(first)  # the user gives the second edition's note the free name
         first.write_text(first.read_text(encoding="utf-8") + "\nMy thoughts.\n", encoding="utf-8")
         fake.add_highlight(1, text="First edition, later.", location=9)
-        for full in (False, True):
-            report = sync_once(settings, full=full)
-            text = first.read_text(encoding="utf-8")
-            assert "First edition" not in text, report
-            assert "Second edition, one." in text and text.endswith("\nMy thoughts.\n")
+        for report in _sync_keeping_the_first_edition_out(settings, first):
             assert report.updated == [] and report.created == [], report
 
 
