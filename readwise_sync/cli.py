@@ -36,6 +36,15 @@ log = logging.getLogger("readwise_sync")
 _STAMPED = "%(asctime)s %(levelname)s %(message)s"
 
 
+def _freeze_imports() -> None:
+    """Exempt what is alive now (modules, classes, pydantic's schemas) from garbage
+    collection: a sync makes many objects and every collection would walk all of those
+    again. Measured: about 5% of a first sync's time."""
+    import gc
+
+    gc.freeze()
+
+
 def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
     level = (
         logging.ERROR
@@ -227,6 +236,7 @@ def sync(
     _setup_logging(verbose, quiet)
     from .sync import sync_once
 
+    _freeze_imports()
     stop_requested = _graceful_stop()
     on_book, stop_progress = _progress(quiet)
     try:
@@ -306,6 +316,7 @@ def rerender(
     _setup_logging(verbose, quiet)
     from .sync import rerender_all
 
+    _freeze_imports()
     try:
         report = rerender_all(_settings(config, vault, state_dir), dry_run=dry_run)
     except Exception as exc:

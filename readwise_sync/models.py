@@ -14,9 +14,15 @@ the real API drifts (see ``readwise-api.md``):
 * lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
   text field, since no note file (UTF-8) or YAML can hold them; ``\r\n`` and ``\r``
   become ``\n``. That cleaning happens once on the whole input, before validation
-  (:meth:`ExportPage.parse`, ``model_validate``), not in a validator per field: a
-  page without a carriage return or a lone surrogate, nearly every page, then
-  goes straight from JSON into the models in pydantic's own parser.
+  (:meth:`ExportPage.parse`, ``model_validate``), not in a validator per field.
+
+Nearly every page takes the fast path: straight from JSON into the models in
+pydantic's own parser and types, then one pass per object in Python that makes
+blank texts ``None`` and naive timestamps UTC. A page the native types refuse (a
+blank number, a ``null`` list, a timestamp with spaces around it), or one with a
+carriage return or a lone surrogate, takes the careful path instead: decoded with
+the stdlib, every string cleaned, each field prepared as its ``_Lenient`` mark says,
+then validated by the same models. Both paths give the same models (tested).
 
 ``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
 it exists so recorded v3 data can be read and checked.
@@ -26,8 +32,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
 from pydantic import (
     AliasChoices,
@@ -37,6 +45,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    model_validator,
 )
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -77,13 +86,17 @@ def _blank_to_none(value: Any) -> Any:
 
 
 def _to_utc(value: Any) -> Any:
-    """Parse timestamps; a timestamp without an offset is UTC, as the API documents."""
+    """Parse timestamps; a timestamp without an offset is UTC, as the API documents.
+    What is no ISO timestamp is left for pydantic to accept (a Unix time) or refuse."""
     value = _blank_to_none(value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        value = datetime.fromisoformat(text)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError:
+            return value
     if isinstance(value, datetime) and value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value
@@ -101,19 +114,89 @@ def _cursor_to_text(value: Any) -> Any:
     return str(value)
 
 
-OptText = Annotated[str | None, BeforeValidator(_blank_to_none)]
-OptInt = Annotated[int | None, BeforeValidator(_blank_to_none)]
-Timestamp = Annotated[datetime | None, BeforeValidator(_to_utc)]
+@dataclass(frozen=True)
+class _Lenient:
+    """A field the API is loose about. ``prepare`` readies its raw value on the careful
+    path; ``tidy`` is what the one pass after validation does to it on every path:
+    ``"blank"`` (blank text is None) or ``"utc"`` (a naive timestamp is UTC)."""
+
+    prepare: Callable[[Any], Any]
+    tidy: str = ""
+
+
+OptText = Annotated[str | None, _Lenient(_blank_to_none, "blank")]
+OptInt = Annotated[int | None, _Lenient(_blank_to_none)]
+Timestamp = Annotated[datetime | None, _Lenient(_to_utc, "utc")]
+
+
+def _child_model(annotation: Any) -> type[_Model] | None:
+    """The model a ``list[Model]`` field holds, if any."""
+    args = get_args(annotation)
+    if get_origin(annotation) is list and args and isinstance(args[0], type):
+        return args[0] if issubclass(args[0], _Model) else None
+    return None
 
 
 class _Model(BaseModel):
     # extra="ignore": the API gains keys over time (resurface_weighting, ...).
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
+    # From the fields' _Lenient marks, per class (see __pydantic_init_subclass__):
+    # raw key -> (prepare, the model of the list it holds); the fields to tidy.
+    _careful: ClassVar[dict[str, tuple[Callable[[Any], Any], type[_Model] | None]]] = {}
+    _blank_fields: ClassVar[tuple[str, ...]] = ()
+    _utc_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        careful: dict[str, tuple[Callable[[Any], Any], type[_Model] | None]] = {}
+        tidy: dict[str, list[str]] = {"blank": [], "utc": []}
+        for name, info in cls.model_fields.items():
+            for mark in info.metadata:
+                if not isinstance(mark, _Lenient):
+                    continue
+                alias = info.validation_alias
+                keys = alias.choices if isinstance(alias, AliasChoices) else [name]
+                for key in keys:
+                    careful[str(key)] = (mark.prepare, _child_model(info.annotation))
+                if mark.tidy:
+                    tidy[mark.tidy].append(name)
+        cls._careful = careful
+        cls._blank_fields, cls._utc_fields = tuple(tidy["blank"]), tuple(tidy["utc"])
+
+    @model_validator(mode="after")
+    def _tidy(self) -> Self:
+        """One pass per object, in place of a Python validator per field (the costly part
+        of parsing a page when there were thirteen per highlight)."""
+        values = self.__dict__
+        for name in self._blank_fields:
+            text = values[name]
+            if text is not None and (not text or text.isspace()):
+                values[name] = None
+        for name in self._utc_fields:
+            moment = values[name]
+            if moment is not None and moment.tzinfo is None:
+                values[name] = moment.replace(tzinfo=UTC)
+        return self
+
+    @classmethod
+    def _prepare(cls, data: Any) -> Any:
+        """Decoded JSON readied for the careful path (see the module's notes)."""
+        if not isinstance(data, dict):
+            return data
+        ready = dict(data)
+        for key, (prepare, child) in cls._careful.items():
+            if key in ready:
+                value = prepare(ready[key])
+                if child is not None and isinstance(value, list):
+                    value = [child._prepare(item) for item in value]
+                ready[key] = value
+        return ready
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
-        """Validate Python data, with every string cleaned first (see the module's notes)."""
-        return super().model_validate(_scrub_tree(obj), **kwargs)
+        """Validate Python data the careful way: every string cleaned, each field prepared."""
+        return super().model_validate(cls._prepare(_scrub_tree(obj)), **kwargs)
 
     @classmethod
     def parse_json(cls, raw: bytes) -> Self:
@@ -121,11 +204,11 @@ class _Model(BaseModel):
         if not _CR_ESCAPE.search(raw):
             try:
                 return cls.model_validate_json(raw)
-            except ValidationError as exc:
-                if not any(e.get("type") == "json_invalid" for e in exc.errors()):
-                    raise
-        # The fast parser refuses lone UTF-16 surrogates ("\ud83e" from a text cut in the
-        # middle of an emoji); the stdlib parser accepts them and the cleaning repairs them.
+            except ValidationError:
+                # Not JSON pydantic accepts (a lone UTF-16 surrogate from a text cut in an
+                # emoji: the stdlib decodes it, the cleaning repairs it), or a value the
+                # native types refuse: the careful path decides, and raises if it must.
+                pass
         return cls.model_validate(json.loads(raw))
 
 
@@ -136,7 +219,7 @@ class Tag(_Model):
     name: str
 
 
-TagList = Annotated[list[Tag], BeforeValidator(_none_to_list)]
+TagList = Annotated[list[Tag], _Lenient(_none_to_list)]
 
 
 class Highlight(_Model):
@@ -189,7 +272,7 @@ class Book(_Model):
     external_id: OptText = None
     asin: OptText = None
     is_deleted: bool = False
-    highlights: Annotated[list[Highlight], BeforeValidator(_none_to_list)] = []
+    highlights: Annotated[list[Highlight], _Lenient(_none_to_list)] = []
     _live: tuple[list[Highlight], list[Highlight]] | None = PrivateAttr(default=None)
 
     @property
@@ -220,7 +303,7 @@ class ExportPage(_Model):
     next_page_cursor: Annotated[str | None, BeforeValidator(_cursor_to_text)] = Field(
         default=None, validation_alias=AliasChoices("nextPageCursor", "next_page_cursor")
     )
-    results: Annotated[list[Book], BeforeValidator(_none_to_list)] = []
+    results: Annotated[list[Book], _Lenient(_none_to_list)] = []
 
     @classmethod
     def parse(cls, raw: bytes) -> ExportPage:

@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
+import jinja2.nodes
 
 from .errors import ConfigError
 from .models import Book, Highlight
@@ -142,10 +144,14 @@ def _yaml_char(char: str) -> str:
     return char
 
 
+# Exactly the characters _yaml_char changes (see its table and printable set).
+_YAML_UNSAFE = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
+
+
 def filter_yaml_quote(value: Any) -> str:
     """A double-quoted YAML string that parses back to exactly ``value``."""
     text = "" if value is None else str(value)
-    return '"' + "".join(_yaml_char(c) for c in text) + '"'
+    return '"' + _YAML_UNSAFE.sub(lambda match: _yaml_char(match.group()), text) + '"'
 
 
 _PLAIN_SAFE = re.compile(r"[^\W\d][\w\-./]*(?: [\w\-./]+)*")
@@ -196,21 +202,43 @@ def _local(moment: datetime | None, tz: tzinfo | None) -> datetime | None:
     return moment.astimezone(tz) if tz is not None else moment.astimezone()
 
 
-def highlight_context(book: Book, item: Highlight, tz: tzinfo | None) -> dict[str, Any]:
+# The variables of one highlight block, beside the note's (``readwise_url`` is the
+# highlight's own there, as in Readwise's templates).
+HIGHLIGHT_VARS = (
+    "highlight_id",
+    "highlight_text",
+    "highlight_location",
+    "highlight_location_url",
+    "highlight_note",
+    "highlight_tags",
+    "highlight_color",
+    "highlight_url",
+    "highlight_favorite",
+    "highlighted_at",
+    "readwise_url",
+)
+
+
+def highlight_row(book: Book, item: Highlight, tz: tzinfo | None) -> tuple[Any, ...]:
+    """The values of :data:`HIGHLIGHT_VARS` for one highlight, in that order."""
     location, location_url = highlight_location(book, item)
-    return {
-        "highlight_id": item.id,
-        "highlight_text": _indent_continuation(item.text, TEXT_INDENT) if item.text else "",
-        "highlight_location": location,
-        "highlight_location_url": location_url,
-        "highlight_note": _indent_continuation(item.note, NOTE_INDENT) if item.note else "",
-        "highlight_tags": [tag.name for tag in item.tags],
-        "highlight_color": item.color or "",
-        "highlight_url": item.url or "",
-        "highlight_favorite": item.is_favorite,
-        "highlighted_at": _local(item.highlighted_at, tz),
-        "readwise_url": item.readwise_url or "",
-    }
+    return (
+        item.id,
+        _indent_continuation(item.text, TEXT_INDENT) if item.text else "",
+        location,
+        location_url,
+        _indent_continuation(item.note, NOTE_INDENT) if item.note else "",
+        [tag.name for tag in item.tags],
+        item.color or "",
+        item.url or "",
+        item.is_favorite,
+        _local(item.highlighted_at, tz),
+        item.readwise_url or "",
+    )
+
+
+def highlight_context(book: Book, item: Highlight, tz: tzinfo | None) -> dict[str, Any]:
+    return dict(zip(HIGHLIGHT_VARS, highlight_row(book, item, tz), strict=True))
 
 
 def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
@@ -266,6 +294,41 @@ class RenderedNote:
     blocks: dict[int, str] = field(default_factory=dict)
 
 
+# The highlight template runs once per highlight, and a Jinja render has a fixed cost (a
+# new context, a generator, a join) as large as the template's own work. So the template
+# is also compiled wrapped in a loop over the note's highlights, each block followed by
+# this mark, and rendered once per note. A mark that turns up anywhere else (in a text,
+# say) shows as one piece too many, and that note is rendered block by block instead.
+_ROWS, _END = "readwise_sync_rows", "readwise_sync_block_end"
+BLOCK_END = "\x00readwise-sync:end-of-block\x00"
+
+
+def _compile_batch(env: jinja2.Environment) -> jinja2.Template | None:
+    """``highlight.jinja`` inside ``{% for <HIGHLIGHT_VARS> in rows %}...{% endfor %}``,
+    or None for a template that would not mean the same there."""
+    assert env.loader is not None
+    try:
+        source, filename, _ = env.loader.get_source(env, "highlight.jinja")
+        tree = env.parse(source)
+    except (jinja2.TemplateError, UnicodeDecodeError):
+        return None
+    # ``loop`` would be the wrapper's loop; a block or ``extends`` would change meaning.
+    if (
+        "loop" in jinja2.meta.find_undeclared_variables(tree)
+        or tree.find(jinja2.nodes.Block) is not None
+        or tree.find(jinja2.nodes.Extends) is not None
+    ):
+        return None
+    # The loop's tag shares the template's first line, so its line numbers stay its own.
+    head = "{% for " + ", ".join(HIGHLIGHT_VARS) + f" in {_ROWS} %}}"
+    wrapped = f"{head}{source}{{{{ {_END} }}}}{{% endfor %}}"
+    try:
+        code = env.compile(wrapped, "highlight.jinja", filename)
+    except jinja2.TemplateError:
+        return None
+    return env.template_class.from_code(env, code, env.make_globals(None))
+
+
 class Renderer:
     """Compiled templates plus the time zone that dates are shown in."""
 
@@ -299,19 +362,24 @@ class Renderer:
                 ) from exc
             except UnicodeDecodeError as exc:
                 raise ConfigError(f"template {section}.jinja: not UTF-8 text ({exc})") from exc
+        # Every template of an environment has the same globals: copied once, not per call.
+        self._globals = dict(self._templates["highlight"].globals)
+        self._batch = _compile_batch(env)
 
     def _render(self, section: str, context: Mapping[str, Any]) -> str:
-        return self._render_shared(section, {**self._templates[section].globals, **context})
+        return self._render_shared(section, {**self._globals, **context})
 
-    def _render_shared(self, section: str, context: dict[str, Any]) -> str:
+    def _render_shared(
+        self, section: str, context: dict[str, Any], template: jinja2.Template | None = None
+    ) -> str:
         """Render a section from a context that already holds the template's globals.
 
         ``Template.render`` copies the globals and the variables into a new dict for every
-        call; the highlight template runs once per highlight, so the copy is made once per
-        note instead (``shared=True`` hands the dict over as it is). Template errors come
-        out as :class:`ConfigError`, with the template's own line numbers.
+        call; here the caller makes that copy once per note (``shared=True`` hands the dict
+        over as it is). Template errors come out as :class:`ConfigError`, with the
+        template's own line numbers.
         """
-        template = self._templates[section]
+        template = template or self._templates[section]
         try:
             return template.environment.concat(  # type: ignore[attr-defined,no-any-return]
                 template.root_render_func(template.new_context(context, shared=True))
@@ -323,13 +391,28 @@ class Renderer:
                 raise ConfigError(f"template {section}.jinja: {exc}") from exc
             raise
 
+    def render_blocks(self, book: Book, context: dict[str, Any]) -> dict[int, str]:
+        """The note's highlight blocks by highlight id, in reading order. ``context``: the
+        note's variables and the globals (it is changed)."""
+        live = book.live_highlights()
+        rows = [highlight_row(book, item, self.tz) for item in live]
+        if self._batch is not None and rows:
+            context[_ROWS], context[_END] = rows, BLOCK_END
+            pieces = self._render_shared("highlight", context, self._batch).split(BLOCK_END)
+            if len(pieces) == len(rows) + 1:
+                return {
+                    item.id: piece.strip("\n")
+                    for item, piece in zip(live, pieces[:-1], strict=True)
+                }
+        blocks: dict[int, str] = {}
+        for item, row in zip(live, rows, strict=True):
+            context.update(zip(HIGHLIGHT_VARS, row, strict=True))
+            blocks[item.id] = self._render_shared("highlight", context).strip("\n")
+        return blocks
+
     def render_note(self, book: Book) -> RenderedNote:
         context = note_context(book, self.tz)
-        blocks: dict[int, str] = {}
-        merged = {**self._templates["highlight"].globals, **context}
-        for item in book.live_highlights():
-            merged.update(highlight_context(book, item, self.tz))
-            blocks[item.id] = self._render_shared("highlight", merged).strip("\n")
+        blocks = self.render_blocks(book, {**self._globals, **context})
         parts: list[str] = []
         sections: dict[str, str] = {}
         frontmatter: str | None = self._render("frontmatter", context).strip("\n")

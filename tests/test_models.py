@@ -327,3 +327,94 @@ def test_carriage_returns_in_json_become_newlines() -> None:
     assert page.results[0].title == "a\nb\nc"
     assert page.results[0].highlights[0].text == "one\ntwo"
     assert page.results[0].highlights[0].note == "C:\\reports"  # a backslash and an r
+
+
+# Values the native types take as they are, and values only the careful path accepts.
+_loose_numbers = st.sampled_from([None, 0, 7, 2**40, "", "  ", "12", 3.0, "x", True])
+_loose_times = st.sampled_from(
+    [
+        None,
+        "",
+        " ",
+        "2021-08-06T16:23:21.803Z",
+        "2021-08-06T16:23:21.803z",
+        " 2023-07-23T04:56:00Z ",
+        "2024-01-01T10:00:00",
+        "2024-01-01",
+        "2023-08-19T13:37:24.567027+02:00",
+        "1700000000",
+        1700000000,
+        "yesterday",
+    ]
+)
+_loose_texts = st.sampled_from([None, "", " \t", "text", " padded "])
+_loose_lists = st.sampled_from([None, [], [{"id": 3, "name": "tag"}], [{"id": "", "name": "t"}]])
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(
+    number=_loose_numbers,
+    moment=_loose_times,
+    text=_loose_texts,
+    tags=_loose_lists,
+    highlights_null=st.booleans(),
+)
+def test_fast_path_equals_careful_path_for_loose_values(
+    number: Any, moment: Any, text: Any, tags: Any, highlights_null: bool
+) -> None:
+    """JSON straight into the native types (then one tidying pass) gives what preparing
+    each field in Python first gives, or both refuse the page."""
+    item = highlight(
+        location=number,
+        end_location=number,
+        highlighted_at=moment,
+        updated=moment,
+        note=text,
+        url=text,
+        tags=tags,
+    )
+    data = {
+        "count": number,
+        "results": [
+            book(author=text, book_tags=tags, highlights=None if highlights_null else [item])
+        ],
+    }
+    raw = json.dumps(data).encode()
+    try:
+        careful = ExportPage.model_validate(json.loads(raw))
+    except ValidationError:
+        with pytest.raises(ValidationError):
+            ExportPage.parse(raw)
+        return
+    fast = ExportPage.parse(raw)
+    assert fast.model_dump() == careful.model_dump()
+    assert fast.model_dump_json() == careful.model_dump_json()
+    for parsed in fast.results[0].highlights:
+        for value in (parsed.highlighted_at, parsed.updated_at):
+            assert value is None or value.utcoffset() is not None
+        assert parsed.note is None or parsed.note.strip()
+
+
+def test_an_ordinary_page_needs_no_python_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path is the one taken for ordinary data: the stdlib decoder never runs."""
+    page = {
+        "count": 2,
+        "nextPageCursor": 17,
+        "results": [
+            book(
+                author="",
+                summary=None,
+                book_tags=[],
+                highlights=[
+                    highlight(note="", location=5, highlighted_at="2024-01-01T10:00:00Z"),
+                    highlight(id=2, note="n", location=None, created_at="2024-01-01T10:00:00"),
+                ],
+            )
+        ],
+    }
+    raw = json.dumps(page).encode()
+    monkeypatch.setattr("readwise_sync.models.json.loads", lambda *_: pytest.fail("careful"))
+    parsed = ExportPage.parse(raw)
+    (first, second) = parsed.results[0].highlights
+    assert parsed.results[0].author is None and first.note is None and second.note == "n"
+    assert second.created_at == datetime(2024, 1, 1, 10, tzinfo=UTC)

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from readwise_sync.errors import ConfigError
 from readwise_sync.models import Book
 from readwise_sync.render import (
+    BLOCK_END,
     Renderer,
     filter_date,
     filter_pluralize,
@@ -443,6 +444,84 @@ def test_template_dir_overrides_one_section(tmp_path: Path) -> None:
     assert note.text.endswith("## Highlights\n* One. [100]\n* Two. [101]\n")
     assert "## Metadata\n- Author: [[An Author]]\n" in note.text  # defaults for the rest
     assert 'title: "A Title"' in note.text
+
+
+def blocks_one_by_one(renderer: Renderer, book: Book) -> dict[int, str]:
+    """What the highlight template gives rendered once per highlight (no batching)."""
+    batch, renderer._batch = renderer._batch, None
+    try:
+        return renderer.render_note(book).blocks
+    finally:
+        renderer._batch = batch
+
+
+HIGHLIGHT_TEMPLATES = {
+    "default": None,
+    "sets and macros": (
+        "{% set mark = '>' if highlight_favorite else '-' %}{% macro q(t) %}“{{ t }}”{% endmacro %}"
+        "{{ mark }} {{ q(highlight_text) }}{% if highlight_note %}\n    - {{ highlight_note }}"
+        "{% endif %}{% for tag in highlight_tags %} #{{ tag }}{% endfor %}\n\n"
+    ),
+    "trailing space and blank lines": "\n\n  - {{ highlight_text }} ({{ title }})  \n\n",
+    "uses loop at the top": "- {{ loop.index }} {{ highlight_text }}",
+    "empty output": "{% if highlight_note %}- {{ highlight_note }}{% endif %}",
+}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    template=st.sampled_from(sorted(HIGHLIGHT_TEMPLATES)),
+    texts=st.lists(
+        st.tuples(
+            st.one_of(nasty_text, st.just(f"a{BLOCK_END}b"), st.just(BLOCK_END)),
+            st.one_of(st.just(""), nasty_text),
+            st.booleans(),
+        ),
+        max_size=6,
+    ),
+)
+def test_blocks_rendered_per_note_equal_blocks_rendered_one_by_one(
+    tmp_path_factory: pytest.TempPathFactory, template: str, texts: list[tuple[str, str, bool]]
+) -> None:
+    """The highlight template runs once per note over all its highlights; what each block
+    holds is exactly what running it once per highlight gives, whatever the texts hold
+    (the block separator itself included) and whatever the template does."""
+    folder = tmp_path_factory.mktemp("templates")
+    if HIGHLIGHT_TEMPLATES[template] is not None:
+        (folder / "highlight.jinja").write_text(HIGHLIGHT_TEMPLATES[template], encoding="utf-8")
+    renderer = Renderer(template_dir=folder, tz=MADRID)
+    assert (renderer._batch is None) == (template == "uses loop at the top")
+    book = make_book(
+        [
+            {"text": text, "note": note, "is_favorite": favorite, "tags": [{"name": "t"}]}
+            for text, note, favorite in texts
+        ]
+    )
+    assert renderer.render_note(book).blocks == blocks_one_by_one(renderer, book)
+
+
+def test_highlight_template_runs_once_per_note() -> None:
+    renderer = Renderer(tz=MADRID)
+    assert renderer._batch is not None  # the default template is batched
+    calls = []
+    render_shared = renderer._render_shared
+    renderer._render_shared = lambda section, *rest: (
+        calls.append(section)
+        or render_shared(  # type: ignore[method-assign]
+            section, *rest
+        )
+    )
+    renderer.render_note(make_book([{"text": "One."}, {"text": "Two."}, {"text": "Three."}]))
+    assert calls.count("highlight") == 1
+
+
+def test_highlight_template_error_names_the_template(tmp_path: Path) -> None:
+    (tmp_path / "highlight.jinja").write_text("- {{ highlight_text | nosuchfilter }}\n")
+    with pytest.raises(ConfigError, match=r"highlight\.jinja"):
+        Renderer(template_dir=tmp_path)
+    (tmp_path / "highlight.jinja").write_text("- {% include 'gone.jinja' %}\n")
+    with pytest.raises(ConfigError, match=r"highlight\.jinja: gone\.jinja"):
+        Renderer(template_dir=tmp_path).render_note(make_book([{"text": "One."}]))
 
 
 def test_template_syntax_error_is_a_config_error(tmp_path: Path) -> None:
