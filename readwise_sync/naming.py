@@ -10,6 +10,7 @@ are already taken through `is_taken`, keyed with `name_key`.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 
@@ -55,10 +56,17 @@ def _is_forbidden(ch: str) -> bool:
     return ch in _FORBIDDEN or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
 
 
+# The same set as one character class, for speed: Cc is exactly U+0000-U+001F and
+# U+007F-U+009F, Cs exactly U+D800-U+DFFF (tested against _is_forbidden for every code point).
+_FORBIDDEN_RE = re.compile(
+    "[" + re.escape("".join(sorted(_FORBIDDEN))) + "\x00-\x1f\x7f-\x9f\ud800-\udfff]"
+)
+
+
 def _clean(text: str) -> str:
     """Rules 1-3 of safe_name: the result may be empty."""
     text = unicodedata.normalize("NFC", text)
-    text = "".join(" " if _is_forbidden(ch) else ch for ch in text)
+    text = _FORBIDDEN_RE.sub(" ", text)
     # str.split() with no argument splits on every Unicode whitespace run (NBSP, U+3000,
     # line separators...), so this also collapses the spaces that replaced forbidden runs.
     text = " ".join(text.split())

@@ -101,6 +101,7 @@ class Vault:
         self._dirty_dirs: set[Path] = set()
         self._swept: set[Path] = set()
         self._inside_dirs: set[Path] = {self.root}  # folders known to resolve inside
+        self._targets: dict[str, Path] = {}  # relpath -> its path, in a folder known inside
         self._made_dirs: set[Path] = {self.root}  # folders known to exist, inside
         self._new_dirs: list[Path] = []  # folders this object created, in order
 
@@ -111,19 +112,11 @@ class Vault:
 
     def path_of(self, relpath: str) -> Path:
         """The absolute path of a note, refusing anything that could leave the vault."""
-        rel = PurePosixPath(relpath)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in relpath:
-            raise OutsideVault(f"refusing path {relpath!r}: not a plain path inside the vault")
-        target = self.root.joinpath(*rel.parts)
-        # Resolve the folder (following symlinks) and check it; the file itself must not
-        # be a symlink at all, since replacing or reading it would act on its target.
-        if target.parent not in self._inside_dirs:
-            if not self._inside(target.parent.resolve()):
-                raise OutsideVault(
-                    f"refusing to touch {relpath!r}: its folder resolves outside the vault",
-                    path=relpath,
-                )
-            self._inside_dirs.add(target.parent)
+        target = self._targets.get(relpath)
+        if target is None:
+            target = self._target(relpath)
+        # The file itself must not be a symlink pointing out: replacing or reading it
+        # would act on its target. Checked every time, as the file may change.
         if target.is_symlink():
             real = target.resolve()
             if not self._inside(real):
@@ -131,6 +124,24 @@ class Vault:
                     f"refusing to touch {relpath!r}: it is a symlink pointing outside the vault",
                     path=relpath,
                 )
+        return target
+
+    def _target(self, relpath: str) -> Path:
+        rel = PurePosixPath(relpath)
+        if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in relpath:
+            raise OutsideVault(f"refusing path {relpath!r}: not a plain path inside the vault")
+        target = self.root.joinpath(*rel.parts)
+        # Resolve the folder (following symlinks) and check it, once per folder.
+        if target.parent not in self._inside_dirs:
+            if not self._inside(target.parent.resolve()):
+                raise OutsideVault(
+                    f"refusing to touch {relpath!r}: its folder resolves outside the vault",
+                    path=relpath,
+                )
+            self._inside_dirs.add(target.parent)
+        # A sync asks for each note's path several times: parse the text once. (As for
+        # the folders above, what is cached is only what was found to lie inside.)
+        self._targets[relpath] = target
         return target
 
     def _ensure_folder(self, relpath: str) -> Path:
@@ -307,6 +318,7 @@ class Vault:
                 self._made_dirs.discard(folder)
                 self._inside_dirs.discard(folder)
                 self._dirty_dirs.add(folder.parent)
+                self._targets.clear()  # a folder made again must be checked again
         self._new_dirs.clear()
 
     def sweep_temp_files(self) -> int:

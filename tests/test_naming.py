@@ -10,7 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from readwise_sync.naming import (
+    _FORBIDDEN_RE,
     CATEGORY_FOLDERS,
+    _is_forbidden,
     category_folder,
     name_key,
     note_relpath,
@@ -243,3 +245,13 @@ def test_note_relpath_properties(
         assert_safe_component(part, "")
     if clash:
         assert parts[-1].endswith(f" ({book_id}).md")
+
+
+def test_forbidden_pattern_is_the_forbidden_rule() -> None:
+    """_clean replaces characters by one pattern; it must be exactly _is_forbidden's set."""
+    differ = [
+        hex(code)
+        for code in range(0x110000)
+        if _is_forbidden(chr(code)) != bool(_FORBIDDEN_RE.fullmatch(chr(code)))
+    ]
+    assert differ == []
