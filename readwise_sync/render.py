@@ -237,10 +237,6 @@ def highlight_row(book: Book, item: Highlight, tz: tzinfo | None) -> tuple[Any, 
     )
 
 
-def highlight_context(book: Book, item: Highlight, tz: tzinfo | None) -> dict[str, Any]:
-    return dict(zip(HIGHLIGHT_VARS, highlight_row(book, item, tz), strict=True))
-
-
 def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
     """The document-level template variables, under Readwise's names."""
     live = book.live_highlights()
