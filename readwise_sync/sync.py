@@ -453,6 +453,12 @@ class _Run:
             self._staging[write.book_id] = exc  # reported when the page is written
         write.text = ""  # it is in the temporary file now; the spool needn't carry it
 
+    def make_staged_durable(self) -> None:
+        """Flush every staged text to disk at once, before the pages are put in place."""
+        if not self.report.dry_run:
+            staged = [note for note in self._staging.values() if isinstance(note, StagedNote)]
+            self.vault.make_durable(staged)
+
     def _unstage(self, book_id: int) -> None:
         staged = self._staging.pop(book_id, None)
         if isinstance(staged, StagedNote):
@@ -692,6 +698,7 @@ def _sync_locked(
                     len(spool),
                     decided - began,
                 )
+                run.make_staged_durable()
                 for writes in spool.batches():
                     run.write_page(writes)
                 log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)

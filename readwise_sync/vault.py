@@ -77,6 +77,7 @@ class StagedNote:
     relpath: str
     target: Path
     temp: Path
+    durable: bool = False  # its data is on disk already (see Vault.make_durable)
 
 
 def _chmod(fd: int, path: Path, mode: int) -> None:
@@ -248,7 +249,7 @@ class Vault:
         if not pending:
             return
         try:
-            self._make_durable(pending)
+            self._make_durable([note for note in pending if not note.durable])
         except OSError as exc:
             self.discard(pending)
             raise self._write_error(pending[0].relpath, exc) from exc
@@ -260,7 +261,23 @@ class Vault:
                 raise self._write_error(note.relpath, exc) from exc
             self._dirty_dirs.add(note.target.parent)
 
+    def make_durable(self, staged: Sequence[StagedNote]) -> None:
+        """Put the staged notes' data on disk now, ahead of their commits: one flush of
+        the file system for all of them, where each commit would make one of its own.
+        Raises :class:`VaultError`; nothing is renamed either way."""
+        pending = [note for note in staged if not note.durable]
+        if not pending:
+            return
+        try:
+            self._make_durable(pending)
+        except OSError as exc:
+            raise self._write_error(pending[0].relpath, exc) from exc
+        for note in pending:
+            note.durable = True
+
     def _make_durable(self, pending: Sequence[StagedNote]) -> None:
+        if not pending:
+            return
         syncfs = _syncfs() if len(pending) >= SYNCFS_MIN_BATCH else None
         if syncfs is not None:
             fd = os.open(self.root, os.O_RDONLY)

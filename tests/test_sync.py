@@ -546,3 +546,54 @@ def test_full_disk_fails_the_run_cleanly_with_the_note_intact(
     assert [p for p in settings.vault.rglob(".readwise-sync-*")] == []  # type: ignore[union-attr]
     sync_once(settings)
     assert "No room." in note_files(settings.vault)[WALDEN]  # type: ignore[arg-type]
+
+
+def test_every_staged_note_reaches_the_disk_in_one_flush_before_any_is_put_in_place(
+    settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four pages, four notes: one flush for all of them (not one per page), and it comes
+    before the first rename, so no note is ever replaced by data not yet on disk."""
+    from readwise_sync.vault import Vault
+
+    fake.page_size = 1
+    events: list[tuple[str, object]] = []
+    make_durable, replace = Vault._make_durable, os.replace
+
+    def flush(vault: Vault, pending: list) -> None:  # type: ignore[type-arg]
+        if pending:
+            events.append(("flush", sorted(note.relpath for note in pending)))
+        make_durable(vault, pending)
+
+    def rename(source: object, target: object) -> None:
+        if ".readwise-sync-" in str(source):
+            events.append(("rename", Path(str(target)).name))
+        replace(source, target)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Vault, "_make_durable", flush)
+    monkeypatch.setattr(os, "replace", rename)
+    report = sync_once(settings)
+    assert len(report.created) == 4
+    assert events[0] == ("flush", sorted(report.created))
+    assert [kind for kind, _ in events[1:]] == ["rename"] * 4
+
+
+def test_a_flush_that_fails_leaves_the_vault_as_it_was(
+    settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    from readwise_sync.errors import VaultError
+    from readwise_sync.vault import Vault
+
+    def failing(vault: Vault, pending: list) -> None:  # type: ignore[type-arg]
+        if pending:
+            raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(Vault, "_make_durable", failing)
+    with pytest.raises(VaultError, match="Input/output error"):
+        sync_once(settings)
+    monkeypatch.undo()
+    assert note_files(settings.vault) == {}  # type: ignore[arg-type]
+    assert [p for p in settings.vault.rglob(".readwise-sync-*")] == []  # type: ignore[union-attr]
+    assert load_cursor(settings) is None
+    assert len(sync_once(settings).created) == 4
