@@ -10,7 +10,8 @@ the real API drifts (see ``readwise-api.md``):
   ``None``, so templates and comparisons never have to tell them apart;
 * ``nextPageCursor`` may be an integer or a string and is kept as text;
 * ``location_type`` and ``category`` are open sets (plain strings);
-* timestamps come with or without fractions and offsets; naive ones are UTC;
+* timestamps come with or without fractions and offsets; naive ones are UTC; a
+  number, or digits that are no compact ISO date (``20240101`` is one), is a Unix time;
 * lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
   text field, since no note file (UTF-8) or YAML can hold them; ``\r\n`` and ``\r``
   become ``\n``. That cleaning happens once on the whole input, before validation
@@ -33,6 +34,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
@@ -52,6 +54,12 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 # A carriage return inside a JSON string is always escaped: "\r" or "\u000d". (This also
 # matches an escaped backslash before an "r"; such a page just takes the careful path.)
 _CR_ESCAPE = re.compile(rb"\\r|\\u000[dD]")
+# pydantic reads a string of digits as a Unix time, so a compact ISO date ("20240101",
+# the only all-digit form fromisoformat takes) comes out between 1970 and March 1973. A
+# timestamp before 1974 on the fast path sends the page the careful way, where it is the
+# date it says: both paths agree, at the cost of one comparison per timestamp.
+_MISREAD_BEFORE = 1974  # a year
+_on_fast_path: ContextVar[bool] = ContextVar("on_fast_path", default=False)
 
 
 def _scrub_text(value: Any) -> Any:
@@ -87,7 +95,8 @@ def _blank_to_none(value: Any) -> Any:
 
 def _to_utc(value: Any) -> Any:
     """Parse timestamps; a timestamp without an offset is UTC, as the API documents.
-    What is no ISO timestamp is left for pydantic to accept (a Unix time) or refuse."""
+    What is no ISO timestamp is left for pydantic to accept or refuse: a number, or a
+    string of digits that is no compact ISO date, is a Unix time to it."""
     value = _blank_to_none(value)
     if isinstance(value, str):
         text = value.strip()
@@ -175,8 +184,12 @@ class _Model(BaseModel):
                 values[name] = None
         for name in self._utc_fields:
             moment = values[name]
-            if moment is not None and moment.tzinfo is None:
+            if moment is None:
+                continue
+            if moment.tzinfo is None:
                 values[name] = moment.replace(tzinfo=UTC)
+            elif moment.year < _MISREAD_BEFORE and _on_fast_path.get():
+                raise ValueError(f"{name}: maybe a compact date read as a Unix time")
         return self
 
     @classmethod
@@ -202,6 +215,7 @@ class _Model(BaseModel):
     def parse_json(cls, raw: bytes) -> Self:
         """Validate JSON text; raises ``ValueError`` (not JSON) or ``ValidationError``."""
         if not _CR_ESCAPE.search(raw):
+            on_fast_path = _on_fast_path.set(True)
             try:
                 return cls.model_validate_json(raw)
             except ValidationError:
@@ -209,6 +223,8 @@ class _Model(BaseModel):
                 # emoji: the stdlib decodes it, the cleaning repairs it), or a value the
                 # native types refuse: the careful path decides, and raises if it must.
                 pass
+            finally:
+                _on_fast_path.reset(on_fast_path)
         return cls.model_validate(json.loads(raw))
 
 

@@ -293,8 +293,8 @@ class RenderedNote:
 # The highlight template runs once per highlight, and a Jinja render has a fixed cost (a
 # new context, a generator, a join) as large as the template's own work. So the template
 # is also compiled wrapped in a loop over the note's highlights, each block followed by
-# this mark, and rendered once per note. A mark that turns up anywhere else (in a text,
-# say) shows as one piece too many, and that note is rendered block by block instead.
+# this mark, and rendered once per note. A NUL anywhere else (a text holding the mark, or
+# a piece of it) shows in the count, and that note is rendered block by block instead.
 _ROWS, _END = "readwise_sync_rows", "readwise_sync_block_end"
 BLOCK_END = "\x00readwise-sync:end-of-block\x00"
 
@@ -394,12 +394,16 @@ class Renderer:
         rows = [highlight_row(book, item, self.tz) for item in live]
         if self._batch is not None and rows:
             context[_ROWS], context[_END] = rows, BLOCK_END
-            pieces = self._render_shared("highlight", context, self._batch).split(BLOCK_END)
-            if len(pieces) == len(rows) + 1:
-                return {
-                    item.id: piece.strip("\n")
-                    for item, piece in zip(live, pieces[:-1], strict=True)
-                }
+            text = self._render_shared("highlight", context, self._batch)
+            # Exactly one mark per block and no other NUL: a text holding a NUL (part of a
+            # mark, say) could otherwise shift a boundary and still give the right count.
+            if text.count("\x00") == 2 * len(rows):
+                pieces = text.split(BLOCK_END)
+                if len(pieces) == len(rows) + 1:
+                    return {
+                        item.id: piece.strip("\n")
+                        for item, piece in zip(live, pieces[:-1], strict=True)
+                    }
         blocks: dict[int, str] = {}
         for item, row in zip(live, rows, strict=True):
             context.update(zip(HIGHLIGHT_VARS, row, strict=True))

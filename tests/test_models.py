@@ -344,6 +344,11 @@ _loose_times = st.sampled_from(
         "2023-08-19T13:37:24.567027+02:00",
         "1700000000",
         1700000000,
+        "20240101",
+        "19991231",
+        "0",
+        " -1 ",
+        "1000000000.0",
         "yesterday",
     ]
 )
@@ -418,3 +423,14 @@ def test_an_ordinary_page_needs_no_python_decoding(monkeypatch: pytest.MonkeyPat
     (first, second) = parsed.results[0].highlights
     assert parsed.results[0].author is None and first.note is None and second.note == "n"
     assert second.created_at == datetime(2024, 1, 1, 10, tzinfo=UTC)
+
+
+def test_a_compact_iso_date_is_that_date_on_every_path() -> None:
+    """pydantic alone would read "20240101" as seconds since 1970; the page goes the
+    careful way, where it is the date it says, as it always was."""
+    raw = json.dumps(
+        {"results": [book(highlights=[highlight(highlighted_at="20240101", updated="19991231")])]}
+    ).encode()
+    (parsed,) = ExportPage.parse(raw).results[0].highlights
+    assert parsed.highlighted_at == datetime(2024, 1, 1, tzinfo=UTC)
+    assert parsed.updated_at == datetime(1999, 12, 31, tzinfo=UTC)

@@ -465,6 +465,7 @@ HIGHLIGHT_TEMPLATES = {
     "trailing space and blank lines": "\n\n  - {{ highlight_text }} ({{ title }})  \n\n",
     "uses loop at the top": "- {{ loop.index }} {{ highlight_text }}",
     "empty output": "{% if highlight_note %}- {{ highlight_note }}{% endif %}",
+    "no trailing newline": "- {{ highlight_text }}",
 }
 
 
@@ -473,12 +474,19 @@ HIGHLIGHT_TEMPLATES = {
     template=st.sampled_from(sorted(HIGHLIGHT_TEMPLATES)),
     texts=st.lists(
         st.tuples(
-            st.one_of(nasty_text, st.just(f"a{BLOCK_END}b"), st.just(BLOCK_END)),
+            st.one_of(
+                nasty_text,
+                st.sampled_from([f"a{BLOCK_END}b", BLOCK_END, "abc" + BLOCK_END[:-1], "\x00"]),
+            ),
             st.one_of(st.just(""), nasty_text),
             st.booleans(),
         ),
         max_size=6,
     ),
+)
+@example(  # a text ending in all of the mark but its last NUL borrows the real mark's
+    template="no trailing newline",
+    texts=[("abc" + BLOCK_END[:-1], "", False), ("two", "", False), ("three", "", False)],
 )
 def test_blocks_rendered_per_note_equal_blocks_rendered_one_by_one(
     tmp_path_factory: pytest.TempPathFactory, template: str, texts: list[tuple[str, str, bool]]
