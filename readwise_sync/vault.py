@@ -256,10 +256,10 @@ class Vault:
         if not pending:
             return
         try:
-            self._make_durable([note for note in pending if not note.durable])
-        except OSError as exc:
+            self.make_durable(pending)
+        except VaultError:
             self.discard(pending)
-            raise self._write_error(pending[0].relpath, exc) from exc
+            raise
         for number, note in enumerate(pending):
             try:
                 os.replace(note.temp, note.target)
@@ -283,8 +283,6 @@ class Vault:
             note.durable = True
 
     def _make_durable(self, pending: Sequence[StagedNote]) -> None:
-        if not pending:
-            return
         syncfs = _syncfs() if len(pending) >= SYNCFS_MIN_BATCH else None
         if syncfs is not None:
             fd = os.open(self.root, os.O_RDONLY)

@@ -831,3 +831,89 @@ def test_a_deleted_note_does_not_take_over_the_moved_note_of_a_book_of_the_same_
     assert "edition 1" not in second, "the deleted note's book took over the renamed note"
     assert "- edition 2 two" in second, "the renamed note was not followed"
     assert report.skipped_missing == ["Readwise/Articles/Walden.md"]
+
+
+# Cases random runs of the machine found that are not settled yet, kept as they were found
+# (rule, arguments) so each still shows the failure, and so that fixing it shows too.
+_OPEN_CASES = {
+    # Two editions (the second added as a twin); the user empties the second's note of its
+    # blocks and moves the first's note twice. The second's note, still at its own path,
+    # is given up as "missing": judge() counts the first edition as having lost its note
+    # since the last sync (it may be the one moved here), although that note was found
+    # elsewhere in the vault in the same run. Not a lost word, but the note is no longer
+    # synced. Fix: count an edition as lost only if its note is found nowhere else.
+    "an edition's note at its own path is given up": [
+        ("library", {"counts": [1, 0], "kindle": [False, True], "words": "alpha"}),
+        ("sync_full", {}),
+        ("move_note", {"how": "rename", "pick": 586, "which": 4412}),
+        ("edit_block", {"how": "sub-bullet", "pick": 400, "which": 63391, "words": "**bold** a"}),
+        ("add_book", {"count": 1, "kindle": True, "twin": 52988, "words": "alpha x 'q'"}),
+        ("delete_highlight", {"pick": 278}),
+        ("add_highlight", {"location": 39, "multiline": False, "note": None, "pick": 195,
+                           "tag": None, "words": "#tag río **bold** río"}),
+        ("update_book", {"pick": 114, "touch": False, "what": "title", "words": "alpha"}),
+        ("edit_highlight", {"location": 11, "pick": 14067, "what": "tags", "words": "'q' #tag"}),
+        ("discard_highlight", {"pick": 6994}),
+        ("add_book", {"count": 2, "kindle": True, "twin": 405, "words": "'q' x"}),
+        ("sync", {}),
+        ("sync", {}),
+        ("delete_block", {"pick": 375087, "which": 17356}),
+        ("edit_highlight", {"location": 37, "pick": 36247, "what": "location", "words": "a:b"}),
+        ("update_book", {"pick": 285034, "touch": True, "what": "title", "words": "a:b naïve"}),
+        ("delete_highlight", {"pick": 298830}),
+        ("move_note", {"how": "rename", "pick": 154, "which": 81576}),
+        ("update_book", {"pick": 487, "touch": False, "what": "category", "words": "**bold**"}),
+        ("delete_block", {"pick": 76105, "which": 483437}),
+        ("move_note", {"how": "inbox", "pick": 1246, "which": 19176}),
+        ("type_text", {"pick": 799054, "where": 30691, "words": "beta"}),
+        ("edit_highlight", {"location": 37, "pick": 418996, "what": "note", "words": "delta x"}),
+        ("sync_twice", {}),
+    ],
+    # A note moved and edited until the tool cannot find it (given up, its path released),
+    # then moved back by the user onto that path: the tool takes it up again (its title
+    # and metadata section are its book's alone) and updates its properties. The machine
+    # holds a given-up note must never change again. The tool's answer is arguably the
+    # right one (it is that book's note, where it was): the machine's rule, or the tool's,
+    # is to be decided; no word of the user's is lost either way.
+    "a given-up note moved back onto its old path is taken up again": [
+        ("library", {"words": "río", "counts": [0, 0], "kindle": [True, True]}),
+        ("update_book", {"pick": 9973, "touch": True, "what": "category", "words": "x"}),
+        ("update_book", {"pick": 156, "touch": False, "what": "category", "words": "x #tag"}),
+        ("update_book", {"pick": 1240, "touch": True, "what": "title", "words": "x beta"}),
+        ("update_book", {"pick": 2191, "touch": False, "what": "author", "words": "alpha"}),
+        ("add_highlight", {"location": 33, "multiline": True, "note": "'q'", "pick": 243276,
+                           "tag": None, "words": "delta alpha alpha #tag"}),
+        ("update_book", {"pick": 3004, "touch": False, "what": "url", "words": "naïve"}),
+        ("sync_full", {}),
+        ("delete_highlight", {"pick": 6602}),
+        ("move_note", {"how": "freed", "pick": 51834, "which": 429}),
+        ("add_highlight", {"location": 3, "multiline": False, "note": None, "pick": 65535,
+                           "tag": "red", "words": "río"}),
+        ("delete_highlight", {"pick": 15596}),
+        ("type_text", {"pick": 192, "where": 328, "words": "gamma"}),
+        ("add_highlight", {"location": 17, "multiline": False, "note": None, "pick": 1261,
+                           "tag": "red", "words": "**bold** alpha naïve"}),
+        ("sync_full", {}),
+        ("move_note", {"how": "freed", "pick": 970, "which": 1000000}),
+        ("type_text", {"pick": 168, "where": 7262, "words": "a:b beta 'q'"}),
+        ("add_highlight", {"location": 29, "multiline": False, "note": None, "pick": 5120,
+                           "tag": None, "words": "gamma"}),
+        ("update_book", {"pick": 2414, "touch": False, "what": "author", "words": "beta río"}),
+        ("sync_full", {}),
+        ("delete_highlight", {"pick": 43959}),
+        ("sync_full", {}),
+        ("move_note", {"how": "freed", "pick": 288, "which": 4022}),
+        ("sync_full", {}),
+    ],
+}  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open: see _OPEN_CASES")
+@pytest.mark.parametrize("case", sorted(_OPEN_CASES))
+def test_open_case_found_by_the_machine(case: str) -> None:
+    machine = SyncMachine()
+    try:
+        for rule_name, arguments in _OPEN_CASES[case]:
+            getattr(machine, rule_name)(**arguments)
+    finally:
+        machine.teardown()
