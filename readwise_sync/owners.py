@@ -15,7 +15,7 @@ import hashlib
 import logging
 
 from . import naming
-from .locate import NoteIndex, describe_note
+from .locate import NoteEntry, NoteIndex, describe_note
 from .merge import Layout, bullet_blocks
 from .models import Book
 from .state import NoteRecord, State
@@ -41,6 +41,10 @@ class Owners:
         self.dry_run = dry_run
         self.moved: dict[int, str] = {}  # book id -> where its note went (after index())
         self._index: NoteIndex | None = None
+        self._building = False  # index() is judging the tracked notes
+        # book id -> the editions that lost their note since the last sync, sharing what is
+        # left of this book's note: whether it is theirs waits for the search (index()).
+        self._doubts: dict[int, set[int]] = {}
         # Who wrote which block, title and metadata section: built on first need.
         self._owners: tuple[dict[bytes, int], dict[str, set[int]], dict[str, set[int]]] | None
         self._owners = None
@@ -60,27 +64,44 @@ class Owners:
             for book_id, (path, _) in tracked.items():
                 at.setdefault(path, []).append(book_id)
             entries, kept, unsure = [], set(), set()
-            for path in self.vault.iter_notes():
-                text = self._read(path)
-                if text is None:
-                    continue
-                # Only the evidence stays in memory, not the text (see NoteEntry); whether
-                # a tracked note still is its book's is judged now, while the text is here.
-                entries.append(describe_note(path, text, keep_text=False))
-                holders = [b for b in at.get(path, ()) if tracked[b][1]]
-                for book_id in at.get(path, ()):
-                    held = tracked[book_id][1]
-                    if not held and holders:
-                        continue  # let go of, and another book's note is there now
-                    verdict = self.judge(records[book_id], text, released=not held)
-                    if verdict:
-                        kept.add(book_id)
-                    elif verdict is None:
-                        unsure.add(book_id)
+            self._building = True
+            try:
+                self._index_notes(at, tracked, records, entries, kept, unsure)
+            finally:
+                self._building = False
             self._index = NoteIndex(entries, read=self._read)
             log.info("looked through %d notes in the vault", len(entries))
             self._settle_tracked(self._index, tracked, records, kept, unsure)
         return self._index
+
+    def _index_notes(
+        self,
+        at: dict[str, list[int]],
+        tracked: dict[int, tuple[str, bool]],
+        records: dict[int, NoteRecord],
+        entries: list[NoteEntry],
+        kept: set[int],
+        unsure: set[int],
+    ) -> None:
+        """Read every note once: its evidence goes to ``entries``, and each tracked note
+        found at its book's path is judged ``kept`` (its book's) or ``unsure``."""
+        for path in self.vault.iter_notes():
+            text = self._read(path)
+            if text is None:
+                continue
+            # Only the evidence stays in memory, not the text (see NoteEntry); whether
+            # a tracked note still is its book's is judged now, while the text is here.
+            entries.append(describe_note(path, text, keep_text=False))
+            holders = [b for b in at.get(path, ()) if tracked[b][1]]
+            for book_id in at.get(path, ()):
+                held = tracked[book_id][1]
+                if not held and holders:
+                    continue  # let go of, and another book's note is there now
+                verdict = self.judge(records[book_id], text, released=not held)
+                if verdict:
+                    kept.add(book_id)
+                elif verdict is None:
+                    unsure.add(book_id)
 
     def _read(self, path: str) -> str | None:
         try:
@@ -105,7 +126,10 @@ class Owners:
             if book_id in kept:
                 index.claim(path)
             elif book_id in unsure:
-                index.claim(path)  # not for another book to adopt; looked for below
+                # Not for another book to adopt; looked for below. (Unless an edition that
+                # lost its note may have moved it here: it may find it here, then.)
+                if book_id not in self._doubts:
+                    index.claim(path)
                 lost.append(records[book_id])
             elif records[book_id].hash is not None:
                 lost.append(records[book_id])
@@ -132,6 +156,14 @@ class Owners:
             if found is not None:
                 index.claim(found)
                 self.moved[record.book_id] = found
+        for book_id, editions in self._doubts.items():
+            if book_id not in unsure:
+                continue
+            path = tracked[book_id][0]
+            if any(self.moved.get(edition) in (None, path) for edition in editions):
+                unsure.discard(book_id)  # that edition's note may be the one here: let it go
+            elif book_id not in self.moved:
+                index.claim(path)  # their notes are elsewhere: the note here is its own
         # The unsure whose note is nowhere else keep their path and the note at it.
         gone = [r for r in lost if r.book_id not in unsure or r.book_id in self.moved]
         if gone and not self.dry_run:
@@ -163,7 +195,8 @@ class Owners:
         or title property, when no other book has the same. Evidence against: another
         book's exact text, blocks, metadata section or title (its note, moved onto this
         path); a book sharing what is left of it (two editions share title and metadata)
-        that lost its own note since the last sync (it may be that one, moved here).
+        that lost its own note since the last sync, and whose note is nowhere else in
+        the vault (it may be that one, moved here): finding that out reads the vault.
 
         None, at a path the book still holds, means the note is its own unless its note
         is found elsewhere (the user may well have deleted every highlight of it); the
@@ -202,8 +235,15 @@ class Owners:
             return False
         if self._others_evidence(text, record.book_id, sharing):
             return False
-        if any(self._lost(book_id) for book_id in sharing):
-            return False
+        lost = {book_id for book_id in sharing if self._lost(book_id)}
+        if lost:
+            if self._building:
+                self._doubts[record.book_id] = lost
+                return None  # settled once the vault is searched (see _settle_tracked)
+            self.index()
+            # Found elsewhere in the vault, an edition's note is not the one here.
+            if any(self.moved.get(book_id) in (None, record.path) for book_id in lost):
+                return False
         return None
 
     def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
