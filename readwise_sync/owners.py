@@ -162,8 +162,11 @@ class Owners:
             path = tracked[book_id][0]
             if any(self.moved.get(edition) in (None, path) for edition in editions):
                 unsure.discard(book_id)  # that edition's note may be the one here: let it go
-            elif book_id not in self.moved:
-                index.claim(path)  # their notes are elsewhere: the note here is its own
+            elif self.moved.get(book_id, path) == path:
+                # Their notes are elsewhere: the note here is its own (the search may have
+                # found it here, by a link: that is no move).
+                self.moved.pop(book_id, None)
+                index.claim(path)
         # The unsure whose note is nowhere else keep their path and the note at it.
         gone = [r for r in lost if r.book_id not in unsure or r.book_id in self.moved]
         if gone and not self.dry_run:
