@@ -921,6 +921,67 @@ _FOUND_CASES = {
 }  # fmt: skip
 
 
+# Found and not settled: the same ambiguity both times. Two editions share what is left of
+# an emptied note; the user deleted one edition's note and emptied the other's, still at
+# its own path. Content alone can't tell that from the other edition's note moved onto
+# that path (a case fixed earlier, where keeping it merged two editions), so the sync
+# gives the note up as missing; no word is lost, but it is no longer synced. Telling
+# them apart would take more than content: the file's identity when last written, say.
+_OPEN_CASES = {
+    "an emptied note is given up while another edition's note was deleted": [
+        ('library', {'counts': [3, 1], 'words': "alpha gamma 'q' alpha",
+            'kindle': [False, False]}),
+        ("type_text", {"pick": 1000000, "where": 153, "words": "delta delta delta a:b"}),
+        ("delete_highlight", {"pick": 34}),
+        ("edit_highlight", {"location": 1, "pick": 2728, "what": "tags",
+            "words": "beta beta alpha naïve"}),
+        ("add_book", {"count": 1, "kindle": False, "twin": 123315, "words": "**bold**"}),
+        ("type_text", {"pick": 245, "where": 492, "words": "**bold**"}),
+        ("sync_full", {}),
+        ("discard_highlight", {"pick": 189005}),
+        ("update_book", {"pick": 1404, "touch": True, "what": "author",
+            "words": "x **bold** beta #tag"}),
+        ("delete_block", {"pick": 39507, "which": 827}),
+        ("add_frontmatter_key", {"pick": 44}),
+        ("add_book", {"count": 1, "kindle": False, "twin": 123315, "words": "**bold**"}),
+        ("sync", {}),
+        ("move_note", {"how": "inbox", "pick": 1310, "which": 214}),
+        ("sync", {}),
+        ("edit_block", {"how": "sub-bullet", "pick": 284337, "which": 128987,
+            "words": "a:b a:b gamma delta"}),
+        ("sync", {}),
+        ("sync_full", {}),
+        ("add_highlight", {"location": 3, "multiline": False, "note": "río río gamma",
+            "pick": 127, "tag": "red", "words": "gamma delta"}),
+        ("delete_highlight", {"pick": 43532}),
+        ("discard_highlight", {"pick": 1000000}),
+        ("delete_highlight", {"pick": 7369}),
+        ("delete_note", {"pick": 1071}),
+        ("delete_block", {"pick": 765, "which": 17354}),
+        ("sync_twice", {}),
+    ],
+    "the same, after the first edition's note moved to the inbox": [
+        ("library", {"counts": [2, 3], "kindle": [True, False], "words": "delta"}),
+        ("move_note", {"how": "rename", "pick": 1827, "which": 2348}),
+        ("discard_highlight", {"pick": 5533}),
+        ("add_book", {"count": 0, "kindle": True, "twin": 3817, "words": "beta"}),
+        ("discard_highlight", {"pick": 1076}),
+        ("sync_full", {}),
+        ("sync_full", {}),
+        ("move_note", {"how": "freed", "pick": 311, "which": 1364}),
+        ("sync_full", {}),
+        ("delete_note", {"pick": 1}),
+        ("add_highlight", {"location": 34, "multiline": True, "note": None, "pick": 1142,
+            "tag": "red", "words": "x beta naïve x"}),
+        ("sync_twice", {}),
+        ("delete_highlight", {"pick": 22151}),
+        ("delete_block", {"pick": 307, "which": 514}),
+        ("move_note", {"how": "inbox", "pick": 7162, "which": 1000000}),
+        ("sync_twice", {}),
+    ],
+}  # fmt: skip
+
+
 def replay(steps: list[tuple[str, dict[str, Any]]]) -> None:
     machine = SyncMachine()
     try:
@@ -933,3 +994,9 @@ def replay(steps: list[tuple[str, dict[str, Any]]]) -> None:
 @pytest.mark.parametrize("case", sorted(_FOUND_CASES))
 def test_case_found_by_the_machine(case: str) -> None:
     replay(_FOUND_CASES[case])
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open: see _OPEN_CASES")
+@pytest.mark.parametrize("case", sorted(_OPEN_CASES))
+def test_open_case_found_by_the_machine(case: str) -> None:
+    replay(_OPEN_CASES[case])
