@@ -249,10 +249,6 @@ class Owners:
                 return False
         return None
 
-    def belongs(self, record: NoteRecord, text: str, *, released: bool = False) -> bool:
-        """:meth:`judge`, with "nothing says either" read as no."""
-        return bool(self.judge(record, text, released=released))
-
     def written_for_another(self, text: str, book_id: int) -> bool:
         """Whether the tool wrote this note for another book: its blocks, its metadata
         section or its title property are in it. Such a note is never adopted: it is

@@ -454,10 +454,10 @@ class _Run:
         write.text = ""  # it is in the temporary file now; the spool needn't carry it
 
     def make_staged_durable(self) -> None:
-        """Flush every staged text to disk at once, before the pages are put in place."""
-        if not self.report.dry_run:
-            staged = [note for note in self._staging.values() if isinstance(note, StagedNote)]
-            self.vault.make_durable(staged)
+        """Flush every staged text to disk at once, before the pages are put in place.
+        (A dry run stages nothing.)"""
+        staged = [note for note in self._staging.values() if isinstance(note, StagedNote)]
+        self.vault.make_durable(staged)
 
     def _unstage(self, book_id: int) -> None:
         staged = self._staging.pop(book_id, None)
