@@ -15,6 +15,7 @@ The closing summary goes to stdout, unless ``-q``.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -34,6 +35,8 @@ log = logging.getLogger("readwise_sync")
 
 
 _STAMPED = "%(asctime)s %(levelname)s %(message)s"
+# Exit code of a sync that synced everything but some documents (each named): retried next run.
+PARTLY_DONE = 5
 
 
 def _freeze_imports() -> None:
@@ -77,15 +80,44 @@ def _add_log_file(settings: Settings) -> None:
         return
     from logging.handlers import RotatingFileHandler
 
-    settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _create_private(settings.log_file)  # it names the user's books, like the state
+    except OSError as exc:
+        raise ConfigError(f"log_file: cannot write {settings.log_file} ({exc.strerror})") from exc
     handler = RotatingFileHandler(
         settings.log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
     )
+    handler.rotator = _rotate_private
     handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
     handler.setLevel(logging.INFO)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(min(root.level, logging.INFO))
+
+
+def _create_private(path: str | Path) -> None:
+    """Create the file with mode 0600 if it is missing; an existing one keeps its mode."""
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+
+
+def _rotate_private(source: str, dest: str) -> None:
+    if os.path.exists(source):
+        os.replace(source, dest)
+    _create_private(source)  # before the handler opens it, which would make it 0644
+
+
+def _exposed_token(settings: Settings) -> str | None:
+    """A warning when the file holding the token is open to others (the mode `check` and
+    `sync` warn of), else None."""
+    holder = settings.token_path
+    try:
+        exposed = holder is not None and os.name == "posix" and holder.stat().st_mode & 0o077
+    except OSError:
+        return None
+    if not exposed:
+        return None
+    return f"{holder} holds the token and is readable by others; run: chmod 600 {holder}"
 
 
 def _graceful_stop() -> threading.Event:
@@ -100,6 +132,18 @@ def _graceful_stop() -> threading.Event:
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     return stop
+
+
+def _leave(code: int | str | None) -> NoReturn:
+    """Exit with ``code``. A request the run gave up waiting for may still be blocked on the
+    network in a background thread (bounded by the timeout; it touches neither notes nor
+    state): then exit at once, so the interpreter is never torn down under that thread."""
+    if threading.active_count() > 1:
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    sys.exit(code)
 
 
 def _fail(error: BaseException, verbose: int, quiet: bool = False) -> NoReturn:
@@ -197,6 +241,19 @@ def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
         ),
         ("read-only or outside the vault, left untouched", report.skipped_readonly),
         ("deleted in Readwise, kept in the vault", report.deleted_upstream),
+        (
+            "being edited (just saved, or saved as it was written); left for the next run",
+            report.skipped_busy,
+        ),
+        (
+            "offloaded to iCloud (only in the cloud); download it and the next sync updates it",
+            report.offloaded,
+        ),
+        (
+            "a version you saved while the sync wrote the note, kept apart: take what you"
+            " want from it into the note, then delete it",
+            report.copies,
+        ),
         ("existing note adopted", report.adopted),
     ]
     for label, paths in notes:
@@ -204,6 +261,10 @@ def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
             click.echo(f"{path}: {label}")
     for old, new in report.moved:
         click.echo(f"{new}: moved from {old}, followed")
+    for advice in report.cloud_copies:
+        click.echo(advice)
+    for _, why in report.failed:
+        click.echo(f"{why}; the rest synced, this one is tried again next run")
     click.echo(report.summary())
 
 
@@ -242,6 +303,8 @@ def sync(
     try:
         settings = _settings(config, vault, state_dir)
         _add_log_file(settings)
+        if warning := _exposed_token(settings):
+            log.warning("%s", warning)
         report = sync_once(
             settings,
             full=full,
@@ -253,12 +316,19 @@ def sync(
         )
     except (Exception, KeyboardInterrupt) as exc:
         stop_progress()
-        if isinstance(exc, Interrupted | KeyboardInterrupt):
-            click.echo("readwise-sync: stopped; the next run picks up from here", err=True)
-            sys.exit(130)
-        _fail(exc, verbose, quiet)
+        try:
+            if isinstance(exc, Interrupted | KeyboardInterrupt):
+                click.echo("readwise-sync: stopped; the next run picks up from here", err=True)
+                sys.exit(130)  # SIGTERM or SIGINT alike: stopped on request, nothing half-done
+            _fail(exc, verbose, quiet)
+        except SystemExit as leaving:
+            _leave(leaving.code)
     stop_progress()
     _print_report(report, quiet, verbose)
+    if report.failed:
+        for _, why in report.failed if quiet else ():
+            click.echo(f"readwise-sync: {why}", err=True)
+        _leave(PARTLY_DONE)
 
 
 @main.command()
@@ -421,12 +491,8 @@ def check(
         settings = _settings(config, vault, state_dir)
         where = settings.config_file or "no config file, defaults and environment"
         say(f"config: ok ({where})")
-        holder = settings.token_path
-        if holder is not None and holder.exists() and holder.stat().st_mode & 0o077:
-            say(
-                f"config: warning: {holder} holds the token and is readable by others; "
-                f"run: chmod 600 {holder}"
-            )
+        if warning := _exposed_token(settings):
+            say(f"config: warning: {warning}")
     except ConfigError as exc:
         for problem in exc.problems:
             say(f"config: {problem}", 2)

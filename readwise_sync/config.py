@@ -15,6 +15,7 @@ a log line or a traceback by accident.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 import tomllib
@@ -30,15 +31,43 @@ from .errors import ConfigError
 from .paths import default_config_file, default_log_dir, default_state_dir
 
 DEFAULT_API_URL = "https://readwise.io"
+# Seconds a note must have been left alone before a sync writes it (see cloud.too_recent).
+DEFAULT_QUIET_PERIOD = 5.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str) -> float:
-    """``90s``, ``30m``, ``1h``, ``1d`` (or a bare number of seconds) to seconds."""
+def parse_duration(text: str, *, setting: str = "interval", allow_zero: bool = False) -> float:
+    """``90s``, ``30m``, ``1h``, ``1d`` (or a bare number of seconds) to seconds.
+
+    Zero is refused unless ``allow_zero``; ``setting`` names the key in the message.
+    """
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text.lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ConfigError(f"interval: {text!r} is not a duration like 90s, 30m, 1h or 1d")
+    if not match or (float(match.group(1)) <= 0 and not allow_zero):
+        raise ConfigError(f"{setting}: {text!r} is not a duration like 90s, 30m, 1h or 1d")
     return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _quiet_period(value: str | float) -> float:
+    """The quiet period in seconds: a duration, or a number of seconds; 0 turns it off."""
+    if isinstance(value, str):
+        return parse_duration(value, setting="quiet_period", allow_zero=True)
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(f"quiet_period: {value!r} is not a number of seconds, 0 or more")
+    return float(value)
+
+
+def token_problem(token: str) -> str | None:
+    """What in ``token`` can't go into an HTTP header, in words (never the token itself)."""
+    for char in token:
+        if char in "\r\n":
+            return "a line break"
+        if char == "\u00a0":
+            return "a non-breaking space"
+        if char.isspace():
+            return "a space or tab"
+        if not "!" <= char <= "~":
+            return "a non-ASCII character" if ord(char) > 127 else "a control character"
+    return None
 
 
 class _FileConfig(BaseModel):
@@ -61,6 +90,7 @@ class _FileConfig(BaseModel):
     interval: str | None = None
     cron: str | None = None
     log_file: bool | str = False
+    quiet_period: str | float = DEFAULT_QUIET_PERIOD
 
 
 @dataclass
@@ -81,6 +111,9 @@ class Settings:
     interval: str | None = None  # the daemon's schedule: a duration ("1h") ...
     cron: str | None = None  # ... or a cron expression
     log_file: Path | None = None  # also log to this file (rotated)
+    # Seconds: a note the user saved since is left for the next run (0: off). The config
+    # file's default is DEFAULT_QUIET_PERIOD; settings built in code start with it off.
+    quiet_period: float = 0.0
     config_file: Path | None = None  # the file these came from, if any
     token_source: str | None = None  # where the token came from, for `check`
     token_path: Path | None = None  # the file holding the token, if one does
@@ -98,6 +131,12 @@ class Settings:
             raise ConfigError(
                 "no Readwise token: set READWISE_TOKEN, or token / token_file in the config "
                 "(get one at https://readwise.io/access_token)"
+            )
+        problem = token_problem(self.token)
+        if problem:  # checked before any request: it could never be sent
+            raise ConfigError(
+                f"{self.token_source or 'token'}: the token has {problem} in it; copy it "
+                "again from https://readwise.io/access_token (it is letters and digits only)"
             )
         return self.token
 
@@ -137,6 +176,26 @@ def read_config_file(path: Path) -> _FileConfig:
     except ValidationError as exc:
         known = list(_FileConfig.model_fields)
         raise ConfigError([f"{path}: {_describe(e, known)}" for e in exc.errors()]) from None
+
+
+def _read_timing(settings: Settings, file_config: _FileConfig) -> list[str]:
+    """Take the daemon's schedule and the quiet period into ``settings``; the problems."""
+    problems: list[str] = []
+    settings.interval, settings.cron = file_config.interval, file_config.cron
+    if settings.interval and settings.cron:
+        problems.append("interval and cron: set one of them, not both")
+    if settings.interval:
+        try:
+            parse_duration(settings.interval)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if settings.cron and len(settings.cron.split()) != 5:
+        problems.append(f"cron: {settings.cron!r} needs five fields, like '*/30 * * * *'")
+    try:
+        settings.quiet_period = _quiet_period(file_config.quiet_period)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems
 
 
 def load_settings(
@@ -182,20 +241,11 @@ def load_settings(
     settings.retries = file_config.retries
     settings.on_delete = file_config.on_delete
     settings.recreate_deleted = file_config.recreate_deleted
-    settings.interval, settings.cron = file_config.interval, file_config.cron
     if file_config.log_file is True:
         settings.log_file = default_log_dir() / "readwise-sync.log"
     elif isinstance(file_config.log_file, str) and file_config.log_file:
         settings.log_file = as_path(file_config.log_file)
-    if settings.interval and settings.cron:
-        problems.append("interval and cron: set one of them, not both")
-    if settings.interval:
-        try:
-            parse_duration(settings.interval)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if settings.cron and len(settings.cron.split()) != 5:
-        problems.append(f"cron: {settings.cron!r} needs five fields, like '*/30 * * * *'")
+    problems += _read_timing(settings, file_config)
     settings.timezone = file_config.timezone
 
     if not settings.api_url.startswith(("https://", "http://")):

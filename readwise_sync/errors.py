@@ -14,13 +14,18 @@ header) and server ``detail`` texts only.
     │   ├── ServerError                5xx or unexpected status, after retries
     │   ├── NetworkError               timeout or dropped connection, after retries
     │   ├── RateLimited                429 retried until the retry budget ran out
-    │   └── InvalidResponse            a body that is not JSON or not the documented shape
+    │   │   └── RetryAfterTooLong      a 429 asking for a wait beyond the cap (15 minutes)
+    │   ├── Redirected (exit 2)        a 3xx: api_url is not where Readwise answers
+    │   └── InvalidResponse            not JSON, not the documented shape, or beyond a bound
     ├── VaultError (exit 1)            the vault cannot be written as asked
     │   ├── OutsideVault               a target that resolves outside the vault
-    │   └── ReadOnlyNote               a note the user made read-only (skipped, not fatal)
+    │   ├── ReadOnlyNote               a note the user made read-only (skipped, not fatal)
+    │   └── UnreadableNote             a note that can't be read (not UTF-8, say): that
+    │                                  document is skipped and retried next run
     ├── StateError (exit 1)            the state database is unusable
     ├── Locked (exit 4)                another run holds the vault's lock
-    └── Interrupted (exit 1)           a run stopped early on request (SIGTERM/SIGINT)
+    ├── Interrupted (exit 1)           a run stopped early on request (SIGTERM/SIGINT)
+    └── LockLost (exit 1)              the lock file was removed or replaced mid-run
 """
 
 from __future__ import annotations
@@ -76,6 +81,23 @@ class RateLimited(APIError):
         super().__init__(message, url=url)
 
 
+class RetryAfterTooLong(RateLimited):
+    """A 429 whose wait is longer than a run waits: failed at once, not slept through.
+
+    ``retry_after`` is the wait asked for, made finite (at most about 31 years).
+    """
+
+
+class Redirected(APIError):
+    """The API answered with a redirect, never followed; ``location`` is where it led."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, url: str | None = None, location: str | None) -> None:
+        self.location = location
+        super().__init__(message, url=url)
+
+
 class InvalidResponse(APIError):
     """A body that is not JSON, or not the documented shape.
 
@@ -111,6 +133,10 @@ class ReadOnlyNote(VaultError):
     """A note the user made read-only: reported and skipped, the run goes on."""
 
 
+class UnreadableNote(VaultError):
+    """A note that can't be read as text: its document is skipped this run, not the run."""
+
+
 class StateError(ReadwiseSyncError):
     """The state database cannot be opened or is of an unknown schema."""
 
@@ -127,3 +153,12 @@ class Locked(ReadwiseSyncError):
 
 class Interrupted(ReadwiseSyncError):
     """A run stopped early on request; what it wrote is recorded, the cursor is not moved."""
+
+
+class LockLost(ReadwiseSyncError):
+    """The vault's lock file was removed or replaced during the run, which stopped before its
+    next notes so that no other run can write beside it; ``path`` is the lock file."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        self.path = path
+        super().__init__(message)

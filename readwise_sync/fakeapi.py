@@ -6,7 +6,9 @@ server on 127.0.0.1 (ephemeral port, daemon thread) answering ``GET /api/v2/auth
 highlight ``updated_at``, ``ids``, ``includeDeleted``, integer ``nextPageCursor`` over books in
 descending ``user_book_id``, chunked ``Connection: close`` responses, DRF-style ``{"detail"}``
 errors); mutation helpers that stamp strictly increasing ``updated_at`` values; and fault
-injection (error statuses, 429 throttling, dropped connections, delays, malformed bodies).
+injection (error statuses, 429 throttling with any ``Retry-After``, dropped connections, delays,
+malformed bodies, redirects, and the hostile bodies of :mod:`.fakefaults`: endless, trickled,
+huge, gzip bombs, cursors that change for ever).
 
 Stdlib only and deliberately independent of the rest of ``readwise_sync``: the fake must not share
 code (and therefore bugs) with the client it is used to test.
@@ -23,6 +25,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
@@ -31,6 +34,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
+
+from . import fakefaults
 
 AUTH_PATH = "/api/v2/auth/"
 EXPORT_PATH = "/api/v2/export/"
@@ -49,15 +54,20 @@ class RecordedRequest:
 
 @dataclass
 class _Fault:
-    kind: str  # "respond" (fail/throttle/garbage), "drop" or "delay"
+    # "respond" (fail/throttle/garbage/redirect), "drop", "delay", "stream" (a body of
+    # ``chunks``), "trickle" (the true answer, dripped) or "cursor" (a cursor that never ends)
+    kind: str
     times: int
     path_prefix: str
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     content_type: str = "application/json"
-    seconds: float = 0.0
+    seconds: float = 0.0  # a delay's length, or the pause between a stream's chunks
     mid_body: bool = False
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    fresh: bool = False  # "cursor": made-up books on every page, not the same ones again
+    count: int | None = None  # "cursor": the ``count`` every page claims
 
 
 def _fmt(dt: datetime) -> str:
@@ -108,6 +118,12 @@ class FakeReadwise:
         self.page_size = page_size
         self.rate_limit_per_minute = rate_limit_per_minute
         self.latency = 0.0  # seconds added to every answer, like a far-away server
+        # Readwise's clock against this machine's: its updated_at stamps and Date headers.
+        self.clock_offset = timedelta(0)
+        # Books sent in two pieces (half their highlights each): split over two pages when
+        # a page ends at one, else twice on one page. Whether the real export ever does
+        # this is not documented; a client must not care.
+        self.pieces: set[int] = set()
         self.requests: list[RecordedRequest] = []
         self._lock = threading.RLock()
         # Books are kept verbatim (no defaults filled): real 2023 exports lack keys such as
@@ -123,6 +139,7 @@ class FakeReadwise:
         self._port = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._endless_pages = 0
 
     @classmethod
     def demo(cls, **kw: Any) -> FakeReadwise:
@@ -181,7 +198,7 @@ class FakeReadwise:
 
     def _now(self) -> str:
         with self._lock:
-            now = datetime.now(UTC)
+            now = datetime.now(UTC) + self.clock_offset
             now = now.replace(microsecond=now.microsecond // 1000 * 1000)
             # Clients use the newest updated_at as a strict updatedAfter bound, so two mutations
             # in the same millisecond must still get distinct, increasing stamps.
@@ -311,12 +328,71 @@ class FakeReadwise:
         self._queue(_Fault("respond", times, path_prefix, status, dict(headers or {}), raw, ctype))
 
     def throttle(
-        self, retry_after: int | None, *, times: int = 1, path_prefix: str = EXPORT_PATH
+        self,
+        retry_after: int | float | str | None,
+        *,
+        times: int = 1,
+        path_prefix: str = EXPORT_PATH,
     ) -> None:
+        """A 429; ``retry_after`` goes into the header as given (``10**9``, ``"inf"``, ...)."""
         # Lowercase on purpose: real 429s arrive over HTTP/2 with a lowercase header name.
         headers = {} if retry_after is None else {"retry-after": str(retry_after)}
-        body = {"detail": _throttle_message(retry_after)}
+        wait = retry_after if isinstance(retry_after, int) or retry_after is None else None
+        body = {"detail": _throttle_message(wait)}
         self.fail(429, times=times, headers=headers, body=body, path_prefix=path_prefix)
+
+    def redirect(
+        self, location: str, *, status: int = 302, times: int = 1, path_prefix: str = EXPORT_PATH
+    ) -> None:
+        """Answer with a redirect to ``location`` (as a server at a moved address would)."""
+        headers = {"Location": location}
+        self._queue(_Fault("respond", times, path_prefix, status, headers, b"", "text/html"))
+
+    def endless(
+        self,
+        *,
+        interval: float = 0.0,
+        chunk: bytes = b" " * 65536,
+        times: int = 1,
+        path_prefix: str = EXPORT_PATH,
+    ) -> None:
+        """A 200 whose body never ends: the start of a page, then ``chunk`` every ``interval``."""
+        chunks = functools.partial(fakefaults.endless, chunk)
+        self._queue(_Fault("stream", times, path_prefix, seconds=interval, chunks=chunks))
+
+    def huge(self, size: int, *, times: int = 1, path_prefix: str = EXPORT_PATH) -> None:
+        """A valid, empty export page of ``size`` bytes (whitespace), sent as fast as it goes."""
+        chunks = functools.partial(fakefaults.padded, size)
+        self._queue(_Fault("stream", times, path_prefix, chunks=chunks))
+
+    def gzip_bomb(
+        self, size: int = 4 << 30, *, times: int = 1, path_prefix: str = EXPORT_PATH
+    ) -> None:
+        """``Content-Encoding: gzip``, about size/1000 bytes that decompress to ``size``."""
+        chunks = functools.partial(fakefaults.gzip_bomb, size)
+        headers = {"Content-Encoding": "gzip"}
+        self._queue(_Fault("stream", times, path_prefix, headers=headers, chunks=chunks))
+
+    def trickle(
+        self, seconds_per_byte: float, *, times: int = 1, path_prefix: str = EXPORT_PATH
+    ) -> None:
+        """The true answer, one byte every ``seconds_per_byte``: each read brings something."""
+        self._queue(_Fault("trickle", times, path_prefix, seconds=seconds_per_byte))
+
+    def endless_cursor(
+        self,
+        *,
+        times: int = 1000,
+        fresh: bool = False,
+        count: int | None = None,
+        path_prefix: str = EXPORT_PATH,
+    ) -> None:
+        """Export answers whose ``nextPageCursor`` is new every time, so paging never ends.
+
+        The pages repeat the first page of the answer, or with ``fresh`` hold made-up books
+        never seen before; ``count`` sets the ``count`` every page claims.
+        """
+        self._queue(_Fault("cursor", times, path_prefix, fresh=fresh, count=count))
 
     def drop(
         self, *, times: int = 1, mid_body: bool = False, path_prefix: str = EXPORT_PATH
@@ -399,6 +475,10 @@ class FakeReadwise:
         except ValueError:
             return _json(400, {"detail": f"Invalid ids or pageCursor {raw!r}."})
         include_deleted = query.get("includeDeleted", "").lower() == "true"
+        carried = None  # a book whose second piece this page starts with
+        if cursor is not None and cursor < 0:
+            carried = -cursor
+            cursor = carried + 1
 
         def wanted(hl: dict[str, Any]) -> bool:
             if hl.get("is_deleted") and not include_deleted:
@@ -410,6 +490,7 @@ class FakeReadwise:
         # Only as many books as fit on the page (plus one, to know there is more) are
         # copied, so serving a large library costs per page, not per library.
         selected: list[Book] = []
+        next_cursor: int | None = None
         with self._lock:
             size = max(1, self.page_size)
             for book_id in sorted(self._books, reverse=True):
@@ -424,19 +505,42 @@ class FakeReadwise:
                 if after is not None and not highlights:
                     continue  # incremental pulls only list books that changed
                 if len(selected) == size:
-                    selected.append(book)  # only a marker that another page follows
+                    next_cursor = selected[-1]["user_book_id"]
+                    break  # another page follows
+                split = book_id in self.pieces and len(highlights) >= 2
+                half = len(highlights) // 2
+                if split and carried == book_id:  # its second piece, carried over
+                    highlights, split = highlights[half:], False
+                if not split:
+                    selected.append(copy.deepcopy({**book, "highlights": highlights}))
+                    continue
+                selected.append(copy.deepcopy({**book, "highlights": highlights[:half]}))
+                if len(selected) == size:  # the page ends here: the rest on the next one
+                    next_cursor = -book_id
                     break
-                selected.append(copy.deepcopy({**book, "highlights": highlights}))
-        page = selected[:size]
-        more = len(selected) > size
-        return _json(
-            200,
-            {
-                "count": sum(len(b["highlights"]) for b in page),
-                "nextPageCursor": page[-1]["user_book_id"] if more else None,
-                "results": page,
-            },
-        )
+                selected.append(copy.deepcopy({**book, "highlights": highlights[half:]}))
+        return _page(selected, next_cursor)
+
+    def _endless_page(self, response: _Response, fault: _Fault) -> _Response:
+        """The answer of an ``endless_cursor`` fault: a page with a cursor never seen before."""
+        status, headers, body = response
+        if status != 200 or body is None:
+            return response
+        with self._lock:
+            self._endless_pages += 1
+            serial = self._endless_pages
+        if fault.fresh:
+            body = _page(fakefaults.made_up_books(serial, max(1, self.page_size)), None)[2]
+        assert body is not None
+        cursor = fakefaults.ENDLESS_IDS + serial
+        return status, headers, fakefaults.with_cursor(body, cursor, fault.count)
+
+
+def _page(books: list[Book], cursor: int | None) -> _Response:
+    # ``count`` counts the page's own highlights (whether the real one counts the whole
+    # answer is not documented).
+    count = sum(len(b["highlights"]) for b in books)
+    return _json(200, {"count": count, "nextPageCursor": cursor, "results": books})
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -448,6 +552,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def version_string(self) -> str:
         return self.server_version  # no Python version suffix in the Server header
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        offset = self.server.fake.clock_offset.total_seconds()
+        return super().date_time_string((time.time() if timestamp is None else timestamp) + offset)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests and the demo must not get a stderr line per request
@@ -467,15 +575,57 @@ class _Handler(BaseHTTPRequestHandler):
         if fake.latency and fake._stopping.wait(fake.latency):
             return
         fault = fake._take_fault(split.path)
-        if fault is not None and fault.kind == "drop" and not fault.mid_body:
-            return  # close without writing a single byte
-        if fault is not None and fault.kind == "delay" and fake._stopping.wait(fault.seconds):
-            return  # server is stopping; don't answer late
-        if fault is not None and fault.kind == "respond":
+        if fault is None or not self._fault_answered(fault):
+            response = fake._respond(
+                self.command, split.path, query, self.headers.get("Authorization")
+            )
+            self._send(response)
+
+    def _fault_answered(self, fault: _Fault) -> bool:
+        """Play ``fault``; False when the request is then to be answered as usual."""
+        fake = self.server.fake
+        split = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        if fault.kind == "drop" and not fault.mid_body:
+            return True  # close without writing a single byte
+        if fault.kind == "delay":
+            return fake._stopping.wait(fault.seconds)  # server is stopping: don't answer late
+        if fault.kind == "respond":
             self._send((fault.status, fault.headers, fault.body), fault.content_type)
-            return
+            return True
+        if fault.kind == "stream" and fault.chunks is not None:
+            self._stream(fault.headers, fault.chunks(), fault.seconds)
+            return True
+        if fault.kind == "cursor":
+            query.pop("pageCursor", None)  # every page is the first page again
         response = fake._respond(self.command, split.path, query, self.headers.get("Authorization"))
-        self._send(response, cut=fault is not None and fault.kind == "drop")
+        if fault.kind == "cursor":
+            response = fake._endless_page(response, fault)
+        if fault.kind == "trickle" and response[2]:
+            self._stream(response[1], fakefaults.dripped(response[2]), fault.seconds)
+        else:
+            self._send(response, cut=fault.kind == "drop")
+        return True
+
+    def _stream(self, headers: dict[str, str], chunks: Iterator[bytes], pause: float) -> None:
+        """A 200 sent chunk by chunk, ``pause`` seconds apart, until the chunks or client end."""
+        stopping = self.server.fake._stopping
+        try:
+            self.send_response(200)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+                if stopping.wait(pause) if pause else stopping.is_set():
+                    return  # the server is stopping: hang up mid-body
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            pass  # the client went away (or stopped reading): nothing to tell it
 
     def _send(
         self, response: _Response, content_type: str = "application/json", *, cut: bool = False
@@ -515,7 +665,8 @@ class _Server(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind would call socket.getfqdn(), a reverse DNS lookup; skip it.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients hanging up early is a scenario under test, not a server error.

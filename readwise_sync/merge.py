@@ -20,6 +20,7 @@ stays where it was.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ _HEADING = re.compile(r"^#{1,6}(?:\s|$)")
 _HIGHLIGHTS_HEADING = re.compile(r"^#{1,6}\s.*highlights", re.IGNORECASE)
 _FM_KEY = re.compile(r"^(?P<key>[^\s#:'\"\-][^:]*?|\"[^\"]*\"|'[^']*'):(?:[ \t]|$)")
 _LINK_TARGET = re.compile(r"\]\(([^()\s]+)\)\)?\s*$")
+_MARKS = re.compile(r"[*_~=`\[\]()>#]+")
 
 
 @dataclass
@@ -45,6 +47,9 @@ class Layout:
     sections: dict[str, str] = field(default_factory=dict)
     blocks: dict[int, str] = field(default_factory=dict)
     rendered: dict[str, str] = field(default_factory=dict)
+    # Not stored: blocks an adoption found saying something else than Readwise has now,
+    # with no way to tell whose the difference is (see adopt_layout): conflicts.
+    disputed: set[int] = field(default_factory=set, compare=False)
 
     def rendering(self, key: str, written: str) -> str:
         return self.rendered.get(key, written)
@@ -240,13 +245,28 @@ def _find_piece(body: str, piece: str, taken: list[Span], start: int = 0) -> Spa
 
 
 def _leaves_a_trace(body: str, block: str) -> bool:
-    """Whether an edited form of ``block`` seems still there (else the user deleted it)."""
+    """Whether an edited form of ``block`` seems still there (else the user deleted it):
+    its link, the start of its text, or, past the user's emphasis and line breaks, most
+    of its runs of three words (all its words, for a block of fewer)."""
     first = block.split("\n", 1)[0]
     link = _LINK_TARGET.search(first)
     if link and len(link.group(1)) >= 8 and link.group(1) in body:
         return True
     text = first[2:42] if first.startswith("- ") else first[:40]
-    return len(text.strip()) >= 8 and text in body
+    if len(text.strip()) >= 8 and text in body:
+        return True
+    words = _words(block.removeprefix("- "))
+    if len(words) < 3:
+        return bool(words) and " ".join(words) in " ".join(_words(body))
+    runs = {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
+    seen = _words(body)
+    found = runs & {tuple(seen[i : i + 3]) for i in range(len(seen) - 2)}
+    return 2 * len(found) >= len(runs)
+
+
+def _words(text: str) -> list[str]:
+    """Words without Markdown emphasis marks or link syntax: what survives an edit."""
+    return _MARKS.sub(" ", _LINK_TARGET.sub(" ", text)).casefold().split()
 
 
 def _line_end(body: str, index: int) -> int:
@@ -371,6 +391,8 @@ def merge_note(
             layout.blocks[hid] = written
             if key in last.rendered:
                 layout.rendered[key] = last.rendered[key]
+            if hid in last.disputed:
+                result.conflicts.append(Conflict(key, upstream))
         elif span is not None:
             edits.append((span[0], span[1], upstream))
             layout.blocks[hid] = upstream
@@ -442,7 +464,7 @@ def bullet_blocks(text: str) -> list[str]:
     return [_block_at(body, m.start()) for m in re.finditer(r"^- ", body, re.MULTILINE)]
 
 
-def adopt_layout(current: str, new: Layout) -> Layout:
+def adopt_layout(current: str, new: Layout, said: Mapping[int, Said] | None = None) -> Layout:
     """Work out what of ``new`` a note (made by another tool, or before our records) already has.
 
     Each highlight is looked for as our exact block, else as a top-level bullet
@@ -450,6 +472,12 @@ def adopt_layout(current: str, new: Layout) -> Layout:
     by us but left as it is (``rendered`` maps it to our rendering, so only a later
     change in Readwise replaces it); what is not found will be added by the merge.
     The frontmatter stays the user's: only keys it lacks are added.
+
+    ``said`` tells, per highlight, what Readwise has now and whether it changed that
+    after the note was last saved. A bullet found by its clue that no longer says it
+    (an edit Readwise made while the note had no records) is then brought up to date
+    when the note is older than that change, and else is a conflict: never taken, in
+    silence, for the user's text.
     """
     _, body = split_frontmatter(current)
     layout = Layout()
@@ -486,10 +514,37 @@ def adopt_layout(current: str, new: Layout) -> Layout:
             if found is not None:
                 text = _block_at(body, found)
                 taken.append((found, found + len(text)))
-                layout.blocks[hid] = text
-                layout.rendered[f"h:{hid}"] = block
+                _adopt_block(layout, hid, text, block, (said or {}).get(hid))
                 break
     return layout
+
+
+@dataclass(frozen=True)
+class Said:
+    """What Readwise has for one highlight: its text and note, and whether it changed
+    them after the note was last saved."""
+
+    texts: tuple[str, ...]
+    newer: bool
+
+
+def _adopt_block(layout: Layout, hid: int, text: str, block: str, said: Said | None) -> None:
+    layout.blocks[hid] = text
+    layout.rendered[f"h:{hid}"] = block  # as written by us: only a later change replaces it
+    if said is None or _says(text, said.texts):
+        return
+    if said.newer:  # the note is older than Readwise's change: bring it up to date
+        layout.rendered[f"h:{hid}"] = text
+        return
+    layout.blocks[hid] = block  # not in the note: the user's version stays, reported
+    del layout.rendered[f"h:{hid}"]
+    layout.disputed.add(hid)
+
+
+def _says(block: str, texts: tuple[str, ...]) -> bool:
+    """Whether a bullet still holds each of these texts, whatever its formatting."""
+    words = " ".join(_words(block))
+    return all(" ".join(_words(text)) in words for text in texts if text.strip())
 
 
 def describe_changes(last: Layout, new: Layout) -> str:

@@ -15,15 +15,21 @@ the real API drifts (see ``readwise-api.md``):
 * lone UTF-16 surrogates (JSON ``"\\ud800"`` decodes to one) become U+FFFD in every
   text field, since no note file (UTF-8) or YAML can hold them; ``\r\n`` and ``\r``
   become ``\n``. That cleaning happens once on the whole input, before validation
-  (:meth:`ExportPage.parse`, ``model_validate``), not in a validator per field.
+  (:meth:`ExportPage.parse`, ``model_validate``), not in a validator per field;
+* one odd value costs nothing: a ``null`` title, text or category, a tag without a
+  name (dropped) or given as a bare string, a fractional location (rounded down), a
+  timestamp that is no date (none) is read leniently, with one warning per document;
+  a record that can't be read (a book or highlight without an id) costs its book
+  only: it is left out of its page and listed in :attr:`ExportPage.skipped`.
 
 Nearly every page takes the fast path: straight from JSON into the models in
 pydantic's own parser and types, then one pass per object in Python that makes
 blank texts ``None`` and naive timestamps UTC. A page the native types refuse (a
-blank number, a ``null`` list, a timestamp with spaces around it), or one with a
-carriage return or a lone surrogate, takes the careful path instead: decoded with
-the stdlib, every string cleaned, each field prepared as its ``_Lenient`` mark says,
-then validated by the same models. Both paths give the same models (tested).
+blank number, a ``null`` list, a timestamp with spaces around it, an odd value), or
+one with a carriage return or a lone surrogate, takes the careful path instead:
+decoded with the stdlib, every string cleaned, each field prepared as its
+``Lenient`` mark says (:mod:`lenient`), validated by the same models, and what they
+still refuse mended (:mod:`mending`). Both paths give the same models (tested).
 
 ``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
 it exists so recorded v3 data can be read and checked.
@@ -32,10 +38,9 @@ it exists so recorded v3 data can be read and checked.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
@@ -49,8 +54,25 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+from .lenient import (
+    Lenient,
+    as_text,
+    blank_to_none,
+    cursor_to_text,
+    no_date,
+    none_to_list,
+    scrub_tree,
+    tag_from_value,
+    tag_list,
+    to_utc,
+    whole_number,
+)
+from .mending import Mending, Reading, Repair, Rule, Schema, SkippedRecord, Unreadable
+
+__all__ = ["Book", "ExportPage", "Highlight", "ReaderDocument", "Repair", "SkippedRecord", "Tag"]
+
 # A carriage return inside a JSON string is always escaped: "\r" or "\u000d". (This also
 # matches an escaped backslash before an "r"; such a page just takes the careful path.)
 _CR_ESCAPE = re.compile(rb"\\r|\\u000[dD]")
@@ -59,83 +81,16 @@ _CR_ESCAPE = re.compile(rb"\\r|\\u000[dD]")
 # timestamp before 1974 on the fast path sends the page the careful way, where it is the
 # date it says: both paths agree, at the cost of one comparison per timestamp.
 _MISREAD_BEFORE = 1974  # a year
+# Mending a page takes one round, or two when a mended value holds another to mend (one
+# tag given as an object without a name); a third would be a bug, not data.
+_MENDING_ROUNDS = 3
 _on_fast_path: ContextVar[bool] = ContextVar("on_fast_path", default=False)
+log = logging.getLogger(__name__)
 
-
-def _scrub_text(value: Any) -> Any:
-    """Replace lone surrogates with U+FFFD (a pair split in two code points is rejoined),
-    and make every line end a plain ``\n``: a note with a stray ``\r`` would not survive
-    the first editor that normalises line ends, and the merge would no longer know it."""
-    if not isinstance(value, str):
-        return value
-    if _SURROGATE.search(value):
-        value = value.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    if "\r" in value:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return value
-
-
-def _scrub_tree(value: Any) -> Any:
-    """:func:`_scrub_text` applied to every string in decoded JSON (keys included)."""
-    if isinstance(value, str):
-        return _scrub_text(value)
-    if isinstance(value, dict):
-        return {_scrub_text(k): _scrub_tree(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_tree(item) for item in value]
-    return value
-
-
-def _blank_to_none(value: Any) -> Any:
-    """Map ``""`` (and whitespace-only strings) to ``None``: the API uses both for "nothing"."""
-    if isinstance(value, str) and not value.strip():
-        return None
-    return value
-
-
-def _to_utc(value: Any) -> Any:
-    """Parse timestamps; a timestamp without an offset is UTC, as the API documents.
-    What is no ISO timestamp is left for pydantic to accept or refuse: a number, or a
-    string of digits that is no compact ISO date, is a Unix time to it."""
-    value = _blank_to_none(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            return value
-    if isinstance(value, datetime) and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
-def _none_to_list(value: Any) -> Any:
-    return [] if value is None else value
-
-
-def _cursor_to_text(value: Any) -> Any:
-    """``nextPageCursor`` is an int in real data and "a string" in the docs: keep it as text."""
-    value = _blank_to_none(value)
-    if value is None or value is False or value == 0:
-        return None
-    return str(value)
-
-
-@dataclass(frozen=True)
-class _Lenient:
-    """A field the API is loose about. ``prepare`` readies its raw value on the careful
-    path; ``tidy`` is what the one pass after validation does to it on every path:
-    ``"blank"`` (blank text is None) or ``"utc"`` (a naive timestamp is UTC)."""
-
-    prepare: Callable[[Any], Any]
-    tidy: str = ""
-
-
-OptText = Annotated[str | None, _Lenient(_blank_to_none, "blank")]
-OptInt = Annotated[int | None, _Lenient(_blank_to_none)]
-Timestamp = Annotated[datetime | None, _Lenient(_to_utc, "utc")]
+OptText = Annotated[str | None, Lenient(blank_to_none, "blank", as_text)]
+Text = Annotated[str, Lenient(mend=as_text)]
+OptInt = Annotated[int | None, Lenient(blank_to_none, mend=whole_number)]
+Timestamp = Annotated[datetime | None, Lenient(to_utc, "utc", no_date)]
 
 
 def _child_model(annotation: Any) -> type[_Model] | None:
@@ -146,31 +101,38 @@ def _child_model(annotation: Any) -> type[_Model] | None:
     return None
 
 
+def _rule(info: FieldInfo) -> Rule:
+    mark = next((m for m in info.metadata if isinstance(m, Lenient)), Lenient())
+    child = _child_model(info.annotation)
+    required = info.is_required()
+    default = None if required else info.get_default(call_default_factory=True)
+    schema = child._schema if child is not None else None
+    return Rule(mark.prepare, mark.mend, required, default, schema)
+
+
 class _Model(BaseModel):
     # extra="ignore": the API gains keys over time (resurface_weighting, ...).
     model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=False)
-    # From the fields' _Lenient marks, per class (see __pydantic_init_subclass__):
-    # raw key -> (prepare, the model of the list it holds); the fields to tidy.
-    _careful: ClassVar[dict[str, tuple[Callable[[Any], Any], type[_Model] | None]]] = {}
+    # How a record of the class is read; its schema and the fields to tidy are made from
+    # it and the fields' Lenient marks, per class (see __pydantic_init_subclass__).
+    _reading: ClassVar[Reading] = Reading("record")
+    _schema: ClassVar[Schema] = Schema(Reading("record"), {})
     _blank_fields: ClassVar[tuple[str, ...]] = ()
     _utc_fields: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
-        careful: dict[str, tuple[Callable[[Any], Any], type[_Model] | None]] = {}
+        rules: dict[str, Rule] = {}
         tidy: dict[str, list[str]] = {"blank": [], "utc": []}
         for name, info in cls.model_fields.items():
+            alias = info.validation_alias
+            keys = alias.choices if isinstance(alias, AliasChoices) else [name]
+            rules.update(dict.fromkeys(map(str, keys), _rule(info)))
             for mark in info.metadata:
-                if not isinstance(mark, _Lenient):
-                    continue
-                alias = info.validation_alias
-                keys = alias.choices if isinstance(alias, AliasChoices) else [name]
-                for key in keys:
-                    careful[str(key)] = (mark.prepare, _child_model(info.annotation))
-                if mark.tidy:
+                if isinstance(mark, Lenient) and mark.tidy:
                     tidy[mark.tidy].append(name)
-        cls._careful = careful
+        cls._schema = Schema(cls._reading, rules)
         cls._blank_fields, cls._utc_fields = tuple(tidy["blank"]), tuple(tidy["utc"])
 
     @model_validator(mode="after")
@@ -193,23 +155,29 @@ class _Model(BaseModel):
         return self
 
     @classmethod
-    def _prepare(cls, data: Any) -> Any:
-        """Decoded JSON readied for the careful path (see the module's notes)."""
-        if not isinstance(data, dict):
-            return data
-        ready = dict(data)
-        for key, (prepare, child) in cls._careful.items():
-            if key in ready:
-                value = prepare(ready[key])
-                if child is not None and isinstance(value, list):
-                    value = [child._prepare(item) for item in value]
-                ready[key] = value
-        return ready
-
-    @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
-        """Validate Python data the careful way: every string cleaned, each field prepared."""
-        return super().model_validate(cls._prepare(_scrub_tree(obj)), **kwargs)
+        """Validate Python data the careful way: every string cleaned, each field prepared,
+        and what validation refuses mended (one warning per document that needed it)."""
+        data = cls._schema.prepare(scrub_tree(obj))
+        mending = Mending()
+        for rounds in range(_MENDING_ROUNDS + 1):
+            try:
+                model = super().model_validate(data, **kwargs)
+            except ValidationError as exc:
+                if rounds == _MENDING_ROUNDS:
+                    raise
+                try:
+                    data = mending.mend(cls._schema, data, exc.errors(include_url=False))
+                except Unreadable:
+                    raise exc from None
+                continue
+            model._mended(mending)
+            return model
+        raise AssertionError("unreachable: the last round returns or raises")
+
+    def _mended(self, mending: Mending) -> None:
+        for repair in mending.repairs():
+            log.warning("%s", repair)
 
     @classmethod
     def parse_json(cls, raw: bytes) -> Self:
@@ -231,18 +199,23 @@ class _Model(BaseModel):
 class Tag(_Model):
     """A tag on a book or a highlight. 2025 book tags carry an extra ``user_book`` key."""
 
+    # One without a name is dropped; a bare name ("tags": ["blue"]) is a tag of that name.
+    _reading = Reading("tag", "drop", mend_item=tag_from_value)
     id: OptInt = None
-    name: str
+    name: Text
 
 
-TagList = Annotated[list[Tag], _Lenient(_none_to_list)]
+TagList = Annotated[list[Tag], Lenient(none_to_list, mend=tag_list)]
 
 
 class Highlight(_Model):
     """One highlight as the export returns it (also accepts the ``/highlights/`` item shape)."""
 
+    # One that can't be read (no id) makes its book unreadable: the sync must not take
+    # a highlight it can't see for one deleted.
+    _reading = Reading("highlight")
     id: int
-    text: str = ""
+    text: Text = ""
     note: OptText = None
     location: OptInt = None
     location_type: OptText = None
@@ -272,8 +245,9 @@ class Highlight(_Model):
 class Book(_Model):
     """One document of the library ("book" in the API, whatever its category)."""
 
+    _reading = Reading("book", "skip", "user_book_id", document=True)
     user_book_id: int
-    title: str = ""
+    title: Text = ""
     readable_title: OptText = None
     author: OptText = None
     source: OptText = None
@@ -281,14 +255,14 @@ class Book(_Model):
     unique_url: OptText = None
     summary: OptText = None
     book_tags: TagList = []
-    category: str = "books"
+    category: Text = "books"
     document_note: OptText = None
     readwise_url: OptText = None
     source_url: OptText = None
     external_id: OptText = None
     asin: OptText = None
     is_deleted: bool = False
-    highlights: Annotated[list[Highlight], _Lenient(_none_to_list)] = []
+    highlights: Annotated[list[Highlight], Lenient(none_to_list)] = []
     _live: tuple[list[Highlight], list[Highlight]] | None = PrivateAttr(default=None)
 
     @property
@@ -313,23 +287,45 @@ class Book(_Model):
 
 
 class ExportPage(_Model):
-    """One page of ``GET /api/v2/export/``. ``count`` counts highlights, not books."""
+    """One page of ``GET /api/v2/export/``. ``count`` counts highlights, not books.
 
+    ``skipped``: the records of the page that could not be read (no id), left out of
+    ``results``; ``repaired``: the documents with odd values read leniently, one warning
+    each. Both are empty for nearly every page (and always on the fast path).
+    """
+
+    _reading = Reading("the export page", id_key="")
     count: OptInt = None
-    next_page_cursor: Annotated[str | None, BeforeValidator(_cursor_to_text)] = Field(
+    next_page_cursor: Annotated[str | None, BeforeValidator(cursor_to_text)] = Field(
         default=None, validation_alias=AliasChoices("nextPageCursor", "next_page_cursor")
     )
-    results: Annotated[list[Book], _Lenient(_none_to_list)] = []
+    results: Annotated[list[Book], Lenient(none_to_list)] = []
+    _skipped: list[SkippedRecord] = PrivateAttr(default_factory=list)
+    _repaired: list[Repair] = PrivateAttr(default_factory=list)
 
     @classmethod
     def parse(cls, raw: bytes) -> ExportPage:
-        """Parse a response body; raises ``ValueError`` (not JSON) or ``ValidationError``."""
+        """Parse a response body; raises ``ValueError`` (not JSON) or ``ValidationError``
+        (only when the page as a whole can't be read: a record that can't be is skipped)."""
         return cls.parse_json(raw)
+
+    @property
+    def skipped(self) -> list[SkippedRecord]:
+        return list(self._skipped)
+
+    @property
+    def repaired(self) -> list[Repair]:
+        return list(self._repaired)
+
+    def _mended(self, mending: Mending) -> None:
+        super()._mended(mending)
+        self._skipped, self._repaired = list(mending.skipped), mending.repairs()
 
 
 class ReaderDocument(_Model):
     """A Reader (v3) list item: a document, or a highlight or note made in Reader."""
 
+    _reading = Reading("Reader document", document=True)
     id: str
     url: OptText = None
     title: OptText = None

@@ -1,7 +1,7 @@
 """File and folder names for notes: Readwise titles in, safe and stable names out.
 
 This module owns every rule about what a note may be called inside the vault:
-which characters are replaced, how names are trimmed and shortened, which
+which characters are removed or replaced, how names are trimmed and shortened, which
 Windows device names are avoided, which folder a category goes to, and how two
 documents whose names would clash on a case-insensitive file system are told
 apart. It is pure: it never touches the file system. Callers say which names
@@ -29,10 +29,7 @@ _FS_FORBIDDEN = '/\\:*?"<>|'
 # Legal on disk but they break [[wikilinks]] and ![[embeds]]: "#" starts a heading link,
 # "^" a block reference, "|" an alias, "[" and "]" the link brackets.
 _OBSIDIAN_FORBIDDEN = "#^[]|"
-# Invisible bidi marks, embeddings, overrides and isolates: they can make a name display as
-# another ("evil\u202egpj.md"). Other format characters stay: emoji sequences need ZWJ.
-_BIDI_CONTROLS = "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-_FORBIDDEN = frozenset(_FS_FORBIDDEN + _OBSIDIAN_FORBIDDEN + _BIDI_CONTROLS)
+_FORBIDDEN = frozenset(_FS_FORBIDDEN + _OBSIDIAN_FORBIDDEN)
 # Cc: control characters (NUL, tab, newline...). Cs: lone surrogates, which json.loads
 # produces from "\ud800" escapes and which cannot be encoded as UTF-8 at all.
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
@@ -56,6 +53,34 @@ def _is_forbidden(ch: str) -> bool:
     return ch in _FORBIDDEN or unicodedata.category(ch) in _FORBIDDEN_CATEGORIES
 
 
+def _format_class() -> str:
+    """Unicode's format characters (category Cf) as the body of a character class.
+
+    Zero-width spaces and joiners, the word joiner, BOM, soft hyphen, bidi marks,
+    embeddings, overrides and isolates (which can make a name display as another,
+    "evil\\u202egpj.md"), tags...: invisible, they make two names that look alike differ,
+    and links and search miss them. They all lie in these blocks (a test checks every
+    code point), so the class costs a few hundred lookups at import, not a million.
+    """
+    blocks = [(0xAD, 0xAD), (0x600, 0x8FF), (0x180E, 0x180E), (0x2000, 0x206F)]
+    blocks += [(0xFEFF, 0xFEFF), (0xFFF0, 0xFFFF), (0x11000, 0x111FF), (0x13430, 0x1345F)]
+    blocks += [(0x1BCA0, 0x1BCAF), (0x1D100, 0x1D1FF), (0xE0000, 0xE007F)]
+    chars = (chr(c) for low, high in blocks for c in range(low, high + 1))
+    return re.escape("".join(ch for ch in chars if unicodedata.category(ch) == "Cf"))
+
+
+_FORMAT_RE = re.compile(f"[{_format_class()}]")
+# What _clean removes: every format character but a ZWJ inside an emoji sequence (after
+# an emoji or its VS16, before an emoji), which makes one emoji of several (a family, a
+# rainbow flag). The emoji blocks are generous; a ZWJ they miss only splits the emoji.
+_EMOJI = (
+    "\u00a9\u00ae\u203c\u2049\u2122\u2139\u2190-\u21ff\u2300-\u23ff\u24c2\u25a0-\u25ff"
+    "\u2600-\u27bf\u2900-\u297f\u2b00-\u2bff\u3030\u303d\u3297\u3299"
+    "\U0001f000-\U0001faff\U0001fc00-\U0001fffd"
+)
+_UNWANTED_RE = re.compile(f"(?!(?<=[{_EMOJI}\ufe0f])\u200d(?=[{_EMOJI}])){_FORMAT_RE.pattern}")
+
+
 # The same set as one character class, for speed: Cc is exactly U+0000-U+001F and
 # U+007F-U+009F, Cs exactly U+D800-U+DFFF (tested against _is_forbidden for every code point).
 _FORBIDDEN_RE = re.compile(
@@ -65,6 +90,9 @@ _FORBIDDEN_RE = re.compile(
 
 def _clean(text: str) -> str:
     """Rules 1-3 of safe_name: the result may be empty."""
+    # Removed, not replaced by a space: "Wal\u200bden" reads "Walden". Before NFC, so that
+    # a mark the removal joins to its letter is composed too.
+    text = _UNWANTED_RE.sub("", text)
     text = unicodedata.normalize("NFC", text)
     text = _FORBIDDEN_RE.sub(" ", text)
     # str.split() with no argument splits on every Unicode whitespace run (NBSP, U+3000,
@@ -124,7 +152,7 @@ def safe_name(title: str, *, max_bytes: int = 200, suffix: str = "", ext: str = 
     back in gives the same name. `suffix` and `ext` are the caller's and kept as given.
     """
     tail = suffix + ext
-    if any(_is_forbidden(ch) for ch in tail):
+    if any(_is_forbidden(ch) or _FORMAT_RE.match(ch) for ch in tail):
         raise ValueError(f"suffix and ext must not contain forbidden characters: {tail!r}")
     budget = max_bytes - len(tail.encode("utf-8"))
     if budget < _MIN_STEM_BYTES:

@@ -10,6 +10,7 @@ in, so memory holds a page or two, never the library.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import queue
 import tempfile
@@ -18,9 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
+from .errors import Interrupted
+from .statedb import state_error
+
 T = TypeVar("T")
 
 _DONE = object()
+_POLL = 0.1  # seconds between looks at the stop flags while waiting for a slot or an item
+# Seconds a stopping read-ahead waits for its producer before leaving it to end on its own.
+READ_AHEAD_GRACE = 2.0
 
 
 class Spool(Generic[T]):
@@ -38,7 +45,8 @@ class Spool(Generic[T]):
 
     def __exit__(self, *exc: object) -> None:
         if self._file is not None:
-            self._file.close()
+            with contextlib.suppress(OSError):  # unlinked, done with: an unflushed end is moot
+                self._file.close()
 
     def __len__(self) -> int:
         return len(self._sizes)
@@ -47,12 +55,16 @@ class Spool(Generic[T]):
         if not batch:
             self._sizes.append(0)
             return
-        if self._file is None:
-            self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            # Unlinked at once where the OS allows: a killed run leaves nothing behind.
-            self._file = tempfile.TemporaryFile(dir=self._folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
         data = pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-        self._file.write(data)
+        try:
+            if self._file is None:
+                self._folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                # Unlinked at once where the OS allows: a killed run leaves nothing behind.
+                self._file = tempfile.TemporaryFile(dir=self._folder, prefix=".spool-")  # noqa: SIM115 (closed in __exit__)
+            self._file.write(data)
+            self._file.flush()  # a full disk is met here, where it can be named
+        except OSError as exc:  # a full disk, most likely: say which folder
+            raise state_error(self._folder, exc, "the state folder") from exc
         self._sizes.append(len(data))
 
     def batches(self) -> Iterator[list[T]]:
@@ -67,44 +79,77 @@ class Spool(Generic[T]):
             yield pickle.loads(self._file.read(size))
 
 
-def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
-    """Yield from ``items``, producing up to ``depth`` items ahead in a background thread.
+class _Producer(Generic[T]):
+    """The background half of :func:`read_ahead`: items from the source into the slots."""
 
-    An exception raised while producing is raised here, in order, after the items
-    produced before it. Leaving the loop early tells the producer to stop after the
-    item it is working on.
-    """
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    leaving = threading.Event()
+    def __init__(self, items: Iterator[T], depth: int) -> None:
+        self.slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.leaving = threading.Event()
+        self._source = iter(items)
+        self.thread = threading.Thread(
+            target=self._run, name="readwise-sync-read-ahead", daemon=True
+        )
 
-    def put(item: Any) -> bool:
-        while not leaving.is_set():
+    def _put(self, item: Any) -> bool:
+        while not self.leaving.is_set():
             try:
-                slots.put(item, timeout=0.1)
+                self.slots.put(item, timeout=_POLL)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _run(self) -> None:
         try:
-            for item in items:
-                if not put((item, None)):
+            while not self.leaving.is_set():
+                try:
+                    item = next(self._source)
+                except StopIteration:
+                    self._put((_DONE, None))
                     return
+                if not self._put((item, None)):
+                    break
         except BaseException as exc:  # handed to the consumer, raised there
-            put((_DONE, exc))
+            self._put((_DONE, exc))
             return
-        put((_DONE, None))
+        close = getattr(self._source, "close", None)
+        if close is not None:  # a generator's own clean-up, here in its own thread
+            with contextlib.suppress(Exception):
+                close()
 
-    worker = threading.Thread(target=produce, name="readwise-sync-read-ahead", daemon=True)
-    worker.start()
+
+def read_ahead(
+    items: Iterator[T],
+    depth: int = 1,
+    *,
+    stop: threading.Event | None = None,
+    grace: float = READ_AHEAD_GRACE,
+) -> Iterator[T]:
+    """Yield from ``items``, producing up to ``depth`` items ahead in a background thread.
+
+    An exception raised while producing is raised here, in order, after the items
+    produced before it. Setting ``stop`` raises :class:`Interrupted` here within a
+    moment, even while the producer is still at work on the next item. However this
+    ends, the producer is told to stop after the item it is working on, and joined
+    before this returns or raises; a producer still at work after ``grace`` seconds
+    (a request blocked on the network, itself bounded by its timeout) is left to end
+    on its own: it touches nothing but its items.
+    """
+    producer = _Producer(items, depth)
+    producer.thread.start()
     try:
         while True:
-            item, error = slots.get()
+            if stop is not None and stop.is_set():
+                raise Interrupted("stopped on request; the next run picks up from here")
+            try:
+                item, error = producer.slots.get(timeout=_POLL)
+            except queue.Empty:
+                continue
             if item is _DONE:
                 if error is not None:
                     raise error
                 return
             yield item
     finally:
-        leaving.set()
+        producer.leaving.set()
+        producer.thread.join(grace)

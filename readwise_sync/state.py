@@ -20,16 +20,16 @@ import json
 import os
 import sqlite3
 import stat
-import threading
-import zlib
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import StateError
+from .packing import Packed, pack_once, unpack, unpack_json
+from .statedb import connect, state_error
 
 SCHEMA_VERSION = 2
 
@@ -74,48 +74,6 @@ UPDATE notes SET render_hash = hash;
 """
 
 
-class Packed(bytes):
-    """JSON as the state stores it (compressed), made ahead of the write that stores it."""
-
-
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # every zstd frame starts so; a zlib stream never does
-_codecs = threading.local()  # zstd contexts are reused (cheaper) but not shared by threads
-
-
-def _zstd() -> tuple[Any, Any]:
-    codecs = getattr(_codecs, "zstd", None)
-    if codecs is None:
-        import zstandard
-
-        # Level 1: a large first sync packs every book twice (data and layout); zstd at
-        # level 1 does it in less than half zlib's level-1 time, and smaller.
-        codecs = _codecs.zstd = (zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor())
-    return codecs
-
-
-def pack(data: Any) -> Packed:
-    """Compress JSON-able data, or JSON text given as bytes, for the state."""
-    raw = data if isinstance(data, bytes) else json.dumps(data, separators=(",", ":")).encode()
-    return Packed(_zstd()[0].compress(raw))
-
-
-def _pack(data: Any) -> bytes:
-    return data if isinstance(data, Packed) else pack(data)
-
-
-def unpack_json(blob: bytes) -> bytes:
-    """The JSON text :func:`pack` packed. Earlier versions packed with zlib; those blobs
-    still read."""
-    if blob[:4] == _ZSTD_MAGIC:
-        return bytes(_zstd()[1].decompress(blob))
-    return zlib.decompress(blob)
-
-
-def unpack(blob: bytes | None) -> Any:
-    """The data :func:`pack` packed."""
-    return None if blob is None else json.loads(unpack_json(blob))
-
-
 @dataclass(frozen=True)
 class NoteRecord:
     """What the state knows about the note of one book."""
@@ -158,7 +116,7 @@ class State:
                 os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             if stat.S_IMODE(path.stat().st_mode) != 0o600:
                 os.chmod(path, 0o600)  # only when needed: a chmod is a write, even a no-op one
-            db = sqlite3.connect(path, isolation_level=None, timeout=30)
+            db = connect(path)
             db.execute("PRAGMA journal_mode=WAL")
             # NORMAL in WAL mode: a commit survives a crash of the process, and the database
             # stays consistent across a power cut; that is the guarantee the notes need.
@@ -182,7 +140,7 @@ class State:
                 # must change nothing on disk.
                 state._set_meta("schema_version", str(SCHEMA_VERSION))
         except (OSError, sqlite3.Error) as exc:
-            raise StateError(f"cannot open the state database {path}: {exc}") from exc
+            raise state_error(path, exc) from exc
         return state
 
     def close(self) -> None:
@@ -200,10 +158,13 @@ class State:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            # SQLite may have rolled back already (a full disk does): tell the first error.
+            if self._db.in_transaction:
+                with suppress(StateError):
+                    self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     # -- meta ---------------------------------------------------------------------------------
 
@@ -235,6 +196,17 @@ class State:
 
     def was_writing(self) -> bool:
         return self._get_meta("writing") is not None
+
+    def load_retry(self) -> list[int]:
+        """The books the last run could not sync, to be fetched again."""
+        value = self._get_meta("retry")
+        return [int(book_id) for book_id in json.loads(value)] if value else []
+
+    def save_retry(self, book_ids: list[int]) -> None:
+        if book_ids:
+            self._set_meta("retry", json.dumps(book_ids))
+        elif self._get_meta("retry") is not None:
+            self._db.execute("DELETE FROM meta WHERE key = 'retry'")
 
     def load_last_run(self) -> dict[str, Any] | None:
         value = self._get_meta("last_run")
@@ -307,7 +279,7 @@ class State:
             " pending_hash = excluded.pending_hash,"
             " pending_render_hash = excluded.pending_render_hash,"
             " pending_layout = excluded.pending_layout",
-            (book_id, path, path_key, text_hash, render_hash, _pack(layout)),
+            (book_id, path, path_key, text_hash, render_hash, pack_once(layout)),
         )
 
     def save_written(self, book_id: int, data: dict[str, Any] | Packed) -> None:
@@ -318,7 +290,7 @@ class State:
             "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
             " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
             " pending_layout = NULL, data = ? WHERE book_id = ? AND pending_hash IS NOT NULL",
-            (_pack(data), book_id),
+            (pack_once(data), book_id),
         )
 
     def drop_pending(self, book_id: int) -> None:

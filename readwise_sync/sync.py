@@ -33,30 +33,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import naming
+from . import cloud, incremental, naming
 from .client import ReadwiseClient
 from .config import Settings
-from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError
+from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError, UnreadableNote
+from .incremental import union
 from .locate import NoteIndex
-from .lock import vault_lock
+from .lock import VaultLock, vault_lock
 from .merge import (
     Layout,
+    Said,
     adopt_layout,
     describe_changes,
     layout_frontmatter,
     merge_note,
 )
-from .models import Book, ExportPage
+from .models import Book
 from .owners import Owners, text_hash
+from .packing import Packed, pack, unpack
 from .paths import state_db_path
 from .spool import Spool, read_ahead
-from .state import NoteRecord, Packed, State, pack, unpack
+from .state import NoteRecord, State
 from .vault import StagedNote, Vault
 
 if TYPE_CHECKING:
@@ -64,9 +67,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Re-ask a little before the cursor: the cursor is our clock, the filter is Readwise's.
-OVERLAP = timedelta(minutes=10)
-IDS_PER_REQUEST = 100  # keeps the refetch URL well under common 8 KB limits
+# How often one note is decided again in a run when the user keeps saving it as it is written.
+WRITE_ATTEMPTS = 3
 
 
 @dataclass
@@ -90,6 +92,11 @@ class SyncReport:
     skipped_missing: list[str] = field(default_factory=list)  # deleted by the user
     skipped_readonly: list[str] = field(default_factory=list)  # read-only, or outside the vault
     deleted_upstream: list[str] = field(default_factory=list)  # kept in the vault
+    skipped_busy: list[str] = field(default_factory=list)  # being edited: left for the next run
+    copies: list[str] = field(default_factory=list)  # a version saved mid-write, kept apart
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (what, why): retried next run
+    offloaded: list[str] = field(default_factory=list)  # only in the cloud: retried next run
+    cloud_copies: list[str] = field(default_factory=list)  # sync clients' copies: what to do
 
     def summary(self) -> str:
         """The closing line, e.g. ``3 notes created, 1 updated, 57 highlights``."""
@@ -102,7 +109,14 @@ class SyncReport:
         ]
         if self.conflicts:
             parts.append(f"{len(self.conflicts)} with conflicts (see `readwise-sync status`)")
-        skipped = len(self.skipped_missing) + len(self.skipped_readonly)
+        if self.failed:
+            parts.append(f"{len(self.failed)} failed (tried again next run)")
+        skipped = sum(
+            map(
+                len,
+                (self.skipped_missing, self.skipped_readonly, self.skipped_busy, self.offloaded),
+            )
+        )
         if skipped:
             parts.append(f"{skipped} left untouched")
         return ", ".join(parts)
@@ -138,6 +152,7 @@ class _Write:
     base: str | None = None  # the hash of the note as it was read when deciding
     on_disk: bool = False  # the file already holds ``text``: record, don't write
     conflicts: list[tuple[str, str]] = field(default_factory=list)
+    whole: bool = False  # decided from every piece of a book sent in pieces
 
 
 def _write(
@@ -171,6 +186,7 @@ class RunOptions:
     on_delete: str = "remove"
     recreate_deleted: bool = False
     adopt: bool = False  # look for existing notes of new books across the vault (full runs)
+    quiet_period: float = 0.0  # a note the user saved this recently is left for the next run
 
 
 def _count_what(book: Book) -> str:
@@ -198,8 +214,10 @@ class _Run:
         report: SyncReport,
         on_book: Callable[[int, str], None] | None,
         stop: threading.Event | None = None,
+        lock: VaultLock | None = None,
     ) -> None:
         self.stop = stop
+        self.lock = lock  # verified before each page: a lost lock stops the run
         self.vault = vault
         self.state = state
         self._make_renderer = renderer
@@ -208,6 +226,11 @@ class _Run:
         self.report = report
         self.on_book = on_book
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
+        self.seen: set[int] = set()  # books decided in this run
+        self.split: set[int] = set()  # books met again on a later page
+        self.superseded: set[int] = set()  # decided again whole: their first decision is void
+        self.retry: set[int] = set()  # books that failed: fetched again by the next run
+        self.hold_cursor = False  # a record without an id failed: keep the cursor back
         self.owners = Owners(vault, state, dry_run=report.dry_run)
         # New texts go to their temporary files as soon as they are decided, so they need
         # not wait in the spool (and creating the files overlaps with the next page's
@@ -246,7 +269,7 @@ class _Run:
         (``free``: the caller just saw that no file is at ``default``.)"""
         occupied: set[str] = set()
         path = default or self._default_path(book)
-        while not free and self.vault.exists(path):
+        while not free and (self.vault.exists(path) or self.vault.offloaded(path)):
             occupied.add(naming.name_key(path))
             path = self._default_path(book, occupied)
         self.claimed.add(naming.name_key(path))
@@ -270,6 +293,8 @@ class _Run:
             return "unchanged"  # same rendering as last time: no need to even read the note
 
         path = record.path
+        if self.vault.offloaded(path):  # reading it would wait for a download
+            return self._left(book, path, "is offloaded to iCloud: download it", offloaded=True)
         current = self.vault.read_text(path)
         holder = self.state.path_holder(naming.name_key(path))
         if current is not None and self._held_by_another(record, holder):
@@ -313,6 +338,8 @@ class _Run:
         assert current is not None
 
         digest = text_hash(current)
+        if digest not in (record.hash, record.pending_hash) and self._just_saved(path):
+            return self._left(book, path, "was saved moments ago (quiet_period)")
         last_hash, last_render, pending = record.hash, record.render_hash, False
         if record.pending_hash is not None and digest == record.pending_hash:
             last_hash, last_render, pending = record.pending_hash, record.pending_render_hash, True
@@ -335,7 +362,10 @@ class _Run:
         # \n, the way the tool wrote it, and give the note back its own line ends.
         crlf = "\r\n" in current
         plain = current.replace("\r\n", "\n") if crlf else current
-        last = Layout.from_json(stored) if stored is not None else adopt_layout(plain, new)
+        if stored is not None:
+            last = Layout.from_json(stored)
+        else:  # no record of what was written: adopt it, as a note of another tool's
+            last = adopt_layout(plain, new, self._said(book, path))
         merged = merge_note(plain, last, new, on_delete=self.options.on_delete)
         if crlf:
             merged.text = merged.text.replace("\n", "\r\n")
@@ -362,7 +392,7 @@ class _Run:
             return "empty"  # nothing to show yet; the note comes with the first highlight
         candidate = self.owners.index().find(book, by_title=True) if self.options.adopt else None
         default = self._default_path(book)
-        default_exists = self.vault.exists(default)
+        default_exists = self.vault.exists(default) or self.vault.offloaded(default)
         if candidate is None and default_exists:
             # A file sits where this note would go. If it is this book's note (made by
             # another tool, and not another book's note moved there), adopt it;
@@ -386,7 +416,20 @@ class _Run:
         self.claimed.add(naming.name_key(candidate))
         self.owners.claim(candidate)
         assert current is not None
-        merged = merge_note(current, adopt_layout(current, new), new, on_delete="keep")
+        return self._adopted(book, candidate, current, rendered, render_hash, new)
+
+    def _adopted(
+        self,
+        book: Book,
+        candidate: str,
+        current: str,
+        rendered: RenderedNote,
+        render_hash: str,
+        new: Layout,
+    ) -> _Write:
+        """Take an existing note as this book's: add what it is missing, keep the rest."""
+        layout = adopt_layout(current, new, self._said(book, candidate))
+        merged = merge_note(current, layout, new, on_delete="keep")
         self.report.adopted.append(candidate)
         log.info("%s: adopted as the note of Readwise book %d", candidate, book.user_book_id)
         return _write(
@@ -399,7 +442,32 @@ class _Run:
             "adopted: " + merged.describe(),
             base=text_hash(current),
             on_disk=merged.text == current,
+            conflicts=[(c.block_id, c.upstream) for c in merged.conflicts],
         )
+
+    def _just_saved(self, path: str) -> bool:
+        saved = self.vault.modified_at(path)
+        quiet = self.options.quiet_period
+        return saved is not None and cloud.too_recent(saved, time.time(), quiet)
+
+    def _left(self, book: Book, path: str, why: str, *, offloaded: bool = False) -> str:
+        """A note left alone this run, and its book fetched again by the next one."""
+        log.info("%s %s; left for the next run", path, why)
+        self.retry.add(book.user_book_id)
+        (self.report.offloaded if offloaded else self.report.skipped_busy).append(path)
+        return "left for the next run"
+
+    def _said(self, book: Book, path: str) -> dict[int, Said]:
+        """What Readwise has for each highlight, and whether it changed it after the note
+        was last saved: what adoption needs to tell Readwise's edits from the user's."""
+        saved = self.vault.modified_at(path)
+        return {
+            h.id: Said(
+                (h.text, h.note or ""),
+                saved is not None and h.updated_at is not None and h.updated_at.timestamp() > saved,
+            )
+            for h in book.live_highlights()
+        }
 
     # -- doing --------------------------------------------------------------------------------
 
@@ -412,9 +480,10 @@ class _Run:
         self.write_page(self.plan_page(books))
 
     def plan_page(self, books: Iterable[Book]) -> list[_Write]:
-        """Decide what to do with each book; what needs no write is reported at once."""
+        """Decide what to do with each book; what needs no write is reported at once.
+        A book met on an earlier page too is left for :meth:`plan_whole`."""
         self.check_stop()
-        books = list(books)
+        books = [book for book in union(books) if self._first_time(book.user_book_id)]
         self.report.books_seen += len(books)
         records = self.state.load_notes(book.user_book_id for book in books)
         writes: list[_Write] = []
@@ -430,6 +499,51 @@ class _Run:
                     self.on_book(book.user_book_id, outcome)
         return writes
 
+    def _first_time(self, book_id: int) -> bool:
+        if book_id in self.seen:
+            self.split.add(book_id)  # sent in pieces over pages: decided whole at the end
+            return False
+        self.seen.add(book_id)
+        return True
+
+    def plan_whole(self, books: list[Book], earlier: dict[int, _Write]) -> list[_Write]:
+        """Decide again, from the whole book, each book the export sent in pieces over
+        pages; ``earlier`` holds what was decided from its first piece, which is dropped."""
+        records = self.state.load_notes(book.user_book_id for book in books)
+        writes: list[_Write] = []
+        for book in books:
+            self._unstage(book.user_book_id)
+            self.superseded.add(book.user_book_id)
+            outcome = self._plan_whole_one(
+                book, records.get(book.user_book_id), earlier.get(book.user_book_id)
+            )
+            if isinstance(outcome, _Write):
+                outcome.whole = True
+                self._stage(outcome)
+                writes.append(outcome)
+            elif self.on_book:
+                self.on_book(book.user_book_id, outcome)
+        return writes
+
+    def _plan_whole_one(
+        self, book: Book, record: NoteRecord | None, earlier: _Write | None
+    ) -> _Write | str:
+        if earlier is None or record is not None:
+            return self._plan_one(book, record)  # nothing claimed for it that could differ
+        # A new book's first piece chose its note (a new one, or one adopted): the same.
+        rendered = self.renderer().render_note(book)
+        render_hash = text_hash(rendered.text)
+        new = layout_of(rendered)
+        if earlier.created:
+            what = _count_what(book)
+            return _write(book, earlier.path, rendered.text, render_hash, new, True, what)
+        current = self.vault.read_text(earlier.path)
+        if current is None:
+            return self._plan_one(book, record)
+        if earlier.path in self.report.adopted:
+            self.report.adopted.remove(earlier.path)  # counted once, below
+        return self._adopted(book, earlier.path, current, rendered, render_hash, new)
+
     def _plan_one(self, book: Book, record: NoteRecord | None) -> _Write | str:
         try:
             return self._plan(book, record)
@@ -437,6 +551,18 @@ class _Run:
             log.warning("%s", exc)
             self.report.skipped_readonly.append(exc.path or book.display_title)
             return "refused"
+        except UnreadableNote as exc:
+            self.failed(book.user_book_id, exc.path or book.display_title, str(exc))
+            return "failed"
+
+    def failed(self, book_id: int | None, what: str, why: str) -> None:
+        """One document could not be synced: reported, retried next run, the rest go on."""
+        log.warning("%s", why)
+        self.report.failed.append((what, why))
+        if book_id is None:
+            self.hold_cursor = True  # no id to fetch it again by: ask again from here
+        else:
+            self.retry.add(book_id)
 
     def _stage(self, write: _Write) -> None:
         """Start writing the note's new text to its temporary file."""
@@ -448,7 +574,13 @@ class _Run:
                 self.state.mark_writing(True)
             self._staged_any = True
         try:
-            self._staging[write.book_id] = self.vault.stage_text(write.path, write.text)
+            self._staging[write.book_id] = self.vault.stage_text(
+                write.path,
+                write.text,
+                guard=True,  # put in place only if the note is still what it was decided from
+                expect=None if write.created else write.base,
+                digest=write.digest,
+            )
         except (ReadOnlyNote, OutsideVault) as exc:
             self._staging[write.book_id] = exc  # reported when the page is written
         write.text = ""  # it is in the temporary file now; the spool needn't carry it
@@ -480,7 +612,12 @@ class _Run:
         if write.created:
             changed = self.vault.exists(write.path)
         else:
-            current = self.vault.read_text(write.path)
+            try:
+                current = self.vault.read_text(write.path)
+            except UnreadableNote as exc:
+                self._unstage(write.book_id)
+                self.failed(write.book_id, write.path, str(exc))
+                return None
             changed = current is None or text_hash(current) != write.base
         if not changed:
             return write
@@ -497,9 +634,14 @@ class _Run:
             self.on_book(write.book_id, outcome)
         return None
 
-    def write_page(self, planned: Iterable[_Write]) -> None:
-        """Write one batch of decided notes: record intent, write, confirm."""
+    def write_page(self, planned: Iterable[_Write], attempt: int = 1) -> None:
+        """Write one batch of decided notes: record intent, write, confirm. A note that
+        changed while it was being put in place is decided again from the user's latest
+        text and written in another round (``attempt``), a few times at most."""
         self.check_stop()
+        if self.lock is not None:
+            self.lock.verify()
+        planned = [w for w in planned if w.whole or w.book_id not in self.superseded]
         writes = [w for w in map(self._recheck, planned) if w is not None]
         if not writes:
             return  # nothing to record either
@@ -520,29 +662,8 @@ class _Run:
                     write.layout,
                 )
         # 2. put the notes in place: their texts were staged when they were decided
-        done: set[int] = set()  # indexes into writes
-        staged: list[StagedNote] = []
-        try:
-            for number, write in enumerate(writes):
-                if self.stop is not None and self.stop.is_set():
-                    break  # the notes staged so far are finished; record them, then stop
-                if not write.on_disk:
-                    try:
-                        note = self._staging.pop(write.book_id)
-                        if isinstance(note, Exception):
-                            raise note
-                        staged.append(note)
-                    except (ReadOnlyNote, OutsideVault) as exc:
-                        # One note the tool may not write is that note's problem, not the run's.
-                        log.warning("%s", exc)
-                        self.report.skipped_readonly.append(write.path)
-                        continue
-                done.add(number)
-        except BaseException:
-            self.vault.discard(staged)
-            raise
-        self.vault.commit(staged)
-        self.vault.flush()
+        done, staged = self._take_staged(writes)
+        again = self._put_in_place(writes, done, staged)
         for number in sorted(done):
             self._count(writes[number], changed=not writes[number].on_disk)
         # 3. confirm
@@ -555,7 +676,58 @@ class _Run:
                 self.state.save_written(write.book_id, write.data)
                 self.state.save_conflicts(write.book_id, write.path, write.conflicts, now)
             self.state.mark_writing(bool(self._staging))  # later pages' files wait still
+        if again and attempt < WRITE_ATTEMPTS:
+            self.write_page(again, attempt + 1)
+        elif again:
+            for write in again:
+                log.warning("%s kept changing as it was written; left for the next run", write.path)
+                self.report.skipped_busy.append(write.path)
         self.check_stop()
+
+    def _take_staged(self, writes: list[_Write]) -> tuple[set[int], dict[int, StagedNote]]:
+        """The notes to put in place (indexes into ``writes``) and their staged texts."""
+        done: set[int] = set()
+        staged: dict[int, StagedNote] = {}
+        try:
+            for number, write in enumerate(writes):
+                if self.stop is not None and self.stop.is_set():
+                    break  # the notes staged so far are finished; record them, then stop
+                if not write.on_disk:
+                    try:
+                        note = self._staging.pop(write.book_id)
+                        if isinstance(note, Exception):
+                            raise note
+                        staged[number] = note
+                    except (ReadOnlyNote, OutsideVault) as exc:
+                        # One note the tool may not write is that note's problem, not the run's.
+                        log.warning("%s", exc)
+                        self.report.skipped_readonly.append(write.path)
+                        continue
+                done.add(number)
+        except BaseException:
+            self.vault.discard(list(staged.values()))
+            raise
+        return done, staged
+
+    def _put_in_place(
+        self, writes: list[_Write], done: set[int], staged: dict[int, StagedNote]
+    ) -> list[_Write]:
+        """Commit the staged notes; returns the writes whose note changed meanwhile (the
+        user saved it after it was last read), which are then not done."""
+        number_of = {note.temp: number for number, note in staged.items()}
+        again: list[_Write] = []
+        for note, copy in self.vault.commit(list(staged.values())):
+            number = number_of[note.temp]
+            done.discard(number)
+            again.append(writes[number])
+            log.info("%s changed while it was being written; deciding again", note.relpath)
+            if copy is not None:
+                log.warning(
+                    "%s was saved while being written; that version is %s", note.relpath, copy
+                )
+                self.report.copies.append(copy)
+        self.vault.flush()
+        return again
 
     def _count(self, write: _Write, *, changed: bool) -> None:
         if write.conflicts:
@@ -572,22 +744,18 @@ class _Run:
             self.on_book(write.book_id, outcome)
 
 
-def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _pages(client: ReadwiseClient, cursor: datetime | None) -> Iterator[ExportPage]:
-    """The export pages this run works from: all of them, or the changed books whole."""
-    if cursor is None:
-        yield from client.iter_export()
-        return
-    changed: dict[int, None] = {}  # ordered set: keep the server's order
-    # includeDeleted here too: a change that is only a deletion must be seen.
-    for page in client.iter_export(updated_after=cursor - OVERLAP, include_deleted=True):
-        changed.update((book.user_book_id, None) for book in page.results)
-    for chunk in _chunks(list(changed), IDS_PER_REQUEST):
-        yield from client.iter_export(ids=chunk, include_deleted=True)
+def _plan_split_books(run: _Run, spool: Spool[_Write], client: ReadwiseClient) -> None:
+    """Books the export sent in pieces over pages: fetched whole once more and decided
+    from all their highlights (the decisions from their first pieces are dropped)."""
+    earlier = {
+        write.book_id: write
+        for batch in spool.batches()
+        for write in batch
+        if write.book_id in run.split
+    }
+    log.info("%d document(s) came in pieces; deciding them whole", len(run.split))
+    books = incremental.whole_books(client, sorted(run.split))
+    spool.add(run.plan_whole(books, earlier))
 
 
 def _renderer(settings: Settings) -> Callable[[], Renderer]:
@@ -604,6 +772,7 @@ def _options(settings: Settings, **overrides: Any) -> RunOptions:
         folder=settings.folder,
         on_delete=settings.on_delete,
         recreate_deleted=settings.recreate_deleted,
+        quiet_period=settings.quiet_period,
     )
     for key, value in overrides.items():
         setattr(options, key, value)
@@ -630,8 +799,9 @@ def sync_once(
     ``updated``, ``unchanged`` or why it was left alone.
     """
     vault = Vault(settings.require_vault())
-    with vault_lock(lock_path(settings, vault), wait=lock_wait):
-        return _sync_locked(settings, vault, full, dry_run, recreate_deleted, client, on_book, stop)
+    with vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock:
+        args = (full, dry_run, recreate_deleted, client, on_book, stop, lock)
+        return _sync_locked(settings, vault, *args)
 
 
 def lock_path(settings: Settings, vault: Vault) -> Path:
@@ -647,6 +817,7 @@ def _sync_locked(
     client: ReadwiseClient | None,
     on_book: Callable[[int, str], None] | None,
     stop: threading.Event | None,
+    lock: VaultLock,
 ) -> SyncReport:
     own_client = client is None
     if client is None:
@@ -655,6 +826,7 @@ def _sync_locked(
             settings.api_url,
             timeout=settings.timeout,
             max_retries=settings.retries,
+            stop=stop,
         )
     report = SyncReport(full=full, dry_run=dry_run, started_at=datetime.now(UTC))
     requests_before = client.requests_made
@@ -673,6 +845,7 @@ def _sync_locked(
         if recreate_deleted is not None:
             overrides["recreate_deleted"] = recreate_deleted
         began = time.perf_counter()
+        clock = incremental.Clock()
         run = _Run(
             vault,
             state,
@@ -681,6 +854,7 @@ def _sync_locked(
             report,
             on_book,
             stop,
+            lock,
         )
         try:
             with Spool[_Write](settings.state_dir) as spool:
@@ -688,9 +862,15 @@ def _sync_locked(
                 # meanwhile) and stage its text, but put none in place before the last page
                 # is in: a fetch that fails half-way then leaves every note as it was. The
                 # decisions wait on disk, not in memory.
-                for page in read_ahead(_pages(client, cursor)):
+                retry = state.load_retry() if cursor is not None else []
+                fetch = incremental.pages(client, cursor, clock, retry=retry)
+                for page in read_ahead(fetch, stop=stop):
                     run.check_stop()
                     spool.add(run.plan_page(page.results))
+                for skipped in clock.unread:
+                    run.failed(skipped.book_id, skipped.what, f"{skipped}; left out")
+                if run.split:
+                    _plan_split_books(run, spool, client)
                 decided = time.perf_counter()
                 log.debug(
                     "fetched and decided %d documents (%d pages) in %.2f s",
@@ -706,6 +886,7 @@ def _sync_locked(
             run.abandon()
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
+        report.cloud_copies = list(dict.fromkeys(vault.copies))
         # A run that found nothing changed in Readwise (the usual cron run) writes nothing,
         # not even its time: the cursor it would save is no better than the one there, since
         # the next run asks again from that one. Only a run that follows a failed or
@@ -713,7 +894,10 @@ def _sync_locked(
         quiet = report.books_seen == 0 and cursor is not None and _last_result(state) == "ok"
         if not dry_run and not quiet:
             with state.transaction():
-                state.save_cursor(started)
+                saved = clock.cursor(previous=state.load_cursor())
+                if saved is not None and not run.hold_cursor:  # Readwise's time, never ours
+                    state.save_cursor(saved)
+                state.save_retry(sorted(run.retry))
                 state.save_last_run({**report.as_dict(), "result": "ok"})
         return report
     except ReadwiseSyncError as exc:
@@ -743,10 +927,10 @@ def rerender_all(
     renderer()  # a broken template is reported before anything else is done
     report = SyncReport(full=True, dry_run=dry_run, started_at=datetime.now(UTC))
     with (
-        vault_lock(lock_path(settings, vault), wait=lock_wait),
+        vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock,
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
-        run = _Run(vault, state, renderer, _options(settings), report, None)
+        run = _Run(vault, state, renderer, _options(settings), report, None, lock=lock)
         try:
             for batch in state.iter_book_json():
                 run.sync_page(Book.parse_json(data) for data in batch)

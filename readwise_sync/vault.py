@@ -7,14 +7,13 @@ and nothing is touched. Folders are created one component at a time so a
 symlinked folder pointing outside the vault can't be created through either.
 
 Writes are atomic: the text goes to a hidden temporary file in the target's
-own folder (a leading dot, so Obsidian never shows it as a note), is made
-durable, then renamed over the target. A crash leaves either the old note or
-the new one, never half of one; leftover temporary files are swept on the
-next write into the same folder. Many notes are written as one batch
-(:meth:`Vault.stage_text`, then :meth:`Vault.commit`): every temporary file
-is written, their data is flushed to disk with one ``syncfs`` instead of one
-``fsync`` each (the costliest part of a large sync), and only then are they
-renamed, so the order "data on disk, then the rename" holds for each note.
+own folder (a leading dot, so Obsidian never shows it), is made durable, then
+put in place, guarded: only if the note still holds what it was decided from
+(:func:`durable.replace_if_unchanged`), so a save that lands meanwhile is never
+overwritten. A crash leaves the old note or the new one, never half of one;
+leftover temporary files are swept on the next write into the same folder. A
+batch (:meth:`Vault.stage_text`, then :meth:`Vault.commit`) is flushed with one
+``syncfs`` before any rename: "data on disk, then the rename" for each note.
 
 A :class:`Vault` lives for one run: the folders it has checked once (inside
 the vault, a real folder) are not checked again for every note.
@@ -24,48 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
-import sys
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path, PurePosixPath
 
-from .errors import OutsideVault, ReadOnlyNote, VaultError
+from . import cloud, durable
+from .errors import OutsideVault, ReadOnlyNote, UnreadableNote, VaultError
 
 TEMP_PREFIX = ".readwise-sync-"
 TEMP_SUFFIX = ".tmp"
 
 
-def _current_umask() -> int:
-    # os.umask can only be read by setting it; set it straight back.
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 # How many parsed note paths a Vault keeps (a few pages' worth).
 _MAX_TARGETS = 1024
+# How long a replaced note's old text is kept after its swap, for a save that opened the
+# file just before the swap to land in it (and be given back rather than lost).
+SETTLE_SECONDS = 0.005
 # Below this many notes a batch fsyncs each file: cheaper than flushing the file system.
 SYNCFS_MIN_BATCH = 4
-
-
-@cache
-def _syncfs() -> Callable[[int], int] | None:
-    """Linux's ``syncfs(2)``: flush every dirty file of one file system (not all of them,
-    as ``sync`` does). None where it does not exist; per-file fsync is used there."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes  # only a large write needs it
-
-        function = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    function.argtypes = [ctypes.c_int]
-    function.restype = ctypes.c_int
-    return function  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -82,14 +61,12 @@ class StagedNote:
     target: str
     temp: str
     durable: bool = False  # its data is on disk already (see Vault.make_durable)
-
-
-def _chmod(fd: int, path: str, mode: int) -> None:
-    # By descriptor where the OS has it: no second walk of the path for every note.
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, mode)
-    else:
-        os.chmod(path, mode)
+    # Put in place only if the note still holds what it was decided from: with ``guard``,
+    # ``expect`` is the sha256 of the note's bytes then (what ``owners.text_hash`` gives
+    # for its text), or None for a note that must not exist yet.
+    guard: bool = False
+    expect: str | None = None
+    digest: str = ""  # the sha256 of the new text's bytes, when guarded
 
 
 class Vault:
@@ -102,13 +79,14 @@ class Vault:
                 f"vault folder {root} does not exist or is not a folder", path=str(root)
             )
         self.root = root.resolve()
-        self._file_mode = 0o666 & ~_current_umask()
+        self._file_mode = 0o666 & ~durable.current_umask()
         self._dirty_dirs: set[str] = set()
         self._swept: set[Path] = set()
         self._inside_dirs: set[Path] = {self.root}  # folders known to resolve inside
         self._targets: dict[str, Path] = {}  # relpath -> its path, in a folder known inside
         self._made_dirs: set[Path] = {self.root}  # folders known to exist, inside
         self._new_dirs: list[Path] = []  # folders this object created, in order
+        self.copies: list[str] = []  # sync clients' conflict copies met, each with advice
 
     # -- confinement --------------------------------------------------------------------------
 
@@ -183,6 +161,26 @@ class Vault:
     def exists(self, relpath: str) -> bool:
         return self.path_of(relpath).exists()
 
+    def offloaded(self, relpath: str) -> bool:
+        """Whether the note's text is only in the cloud: an iCloud placeholder holds its
+        place, or the file has no data on disk (reading it would wait for a download)."""
+        target = self.path_of(relpath)
+        if target.with_name(cloud.placeholder_name(target.name)).exists():
+            return True
+        try:
+            info = target.stat()
+        except FileNotFoundError:
+            return False
+        flags, attributes = getattr(info, "st_flags", 0), getattr(info, "st_file_attributes", 0)
+        return cloud.offloaded(st_flags=flags, file_attributes=attributes)
+
+    def modified_at(self, relpath: str) -> float | None:
+        """When the note was last saved (seconds since the epoch); None when it isn't there."""
+        try:
+            return self.path_of(relpath).stat().st_mtime
+        except FileNotFoundError:
+            return None
+
     def read_text(self, relpath: str) -> str | None:
         """The note's text, or None when there is no such file."""
         path = self.path_of(relpath)
@@ -192,22 +190,30 @@ class Vault:
         except FileNotFoundError:
             return None
         except UnicodeDecodeError as exc:
-            raise VaultError(f"{relpath} is not UTF-8 text; left untouched", path=relpath) from exc
+            message = f"{relpath} is not UTF-8 text; left untouched (save it as UTF-8)"
+            raise UnreadableNote(message, path=relpath) from exc
         except OSError as exc:
-            raise VaultError(f"cannot read {relpath}: {exc.strerror}", path=relpath) from exc
+            raise UnreadableNote(f"cannot read {relpath}: {exc.strerror}", path=relpath) from exc
 
     def iter_notes(self) -> Iterator[str]:
         """Relative paths of the vault's visible Markdown notes.
 
         Hidden folders (``.obsidian``, ``.trash``, our own state) are skipped, and
-        symlinked folders are not followed, so the walk stays inside the vault.
+        symlinked folders are not followed, so the walk stays inside the vault. A sync
+        client's conflict copy is no note to adopt: it is listed in :attr:`copies`.
         """
         for folder, dirs, files in os.walk(self.root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             base = Path(folder).relative_to(self.root)
+            names = cloud.Folder(files)
             for name in sorted(files):
-                if name.endswith(".md") and not name.startswith("."):
-                    yield (base / name).as_posix()
+                if not name.endswith(".md") or name.startswith("."):
+                    continue
+                made = names.classify(name)
+                if made is not None and made.certain:
+                    self.copies.append(made.advice(base.as_posix() if base.parts else ""))
+                    continue
+                yield (base / name).as_posix()
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -215,9 +221,19 @@ class Vault:
         """Atomically replace (or create) a note with ``text``."""
         self.commit([self.stage_text(relpath, text)])
 
-    def stage_text(self, relpath: str, text: str) -> StagedNote:
+    def stage_text(
+        self,
+        relpath: str,
+        text: str,
+        *,
+        guard: bool = False,
+        expect: str | None = None,
+        digest: str | None = None,
+    ) -> StagedNote:
         """Write a note's new text to a temporary file beside it; :meth:`commit` puts it
-        in place. Raises :class:`ReadOnlyNote` or :class:`OutsideVault` with nothing written.
+        in place. With ``guard``, only if the note then still hashes to ``expect`` (None:
+        only if there is no note); ``digest`` is the text's own hash, if known already.
+        Raises :class:`ReadOnlyNote` or :class:`OutsideVault` with nothing written.
         """
         target = self._ensure_folder(relpath)
         if target.parent not in self._swept:
@@ -239,34 +255,78 @@ class Vault:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            _chmod(fd, temp, mode)  # O_CREAT's mode went through the umask: the note's own
+            durable.chmod(fd, temp, mode)  # O_CREAT's mode went through the umask: the note's own
             os.close(fd)
         except OSError as exc:
             self._discard(temp, fd)
             raise self._write_error(relpath, exc) from exc
-        return StagedNote(relpath, os.fspath(target), temp)
+        if guard and digest is None:
+            digest = hashlib.sha256(data).hexdigest()
+        return StagedNote(relpath, os.fspath(target), temp, False, guard, expect, digest or "")
 
-    def commit(self, staged: Sequence[StagedNote]) -> None:
-        """Make the staged notes' data durable, then rename each over its note.
+    def commit(self, staged: Sequence[StagedNote]) -> list[tuple[StagedNote, str | None]]:
+        """Make the staged notes' data durable, then put each in place.
 
-        On an error the notes not yet renamed are left as they were (their temporary
-        files removed) and :class:`VaultError` names the note that failed.
+        A guarded note (see :class:`StagedNote`) is put in place only if it still holds
+        what it was decided from; the ones that changed meanwhile are returned, each with
+        the vault-relative name of a copy kept beside it, if one had to be (see
+        :func:`durable.replace_if_unchanged`), and are left as the user has them.
+        On an error the notes not yet put in place are left as they were (their
+        temporary files removed) and :class:`VaultError` names the note that failed.
         """
         pending = list(staged)
         if not pending:
-            return
+            return []
         try:
             self.make_durable(pending)
         except VaultError:
             self.discard(pending)
             raise
-        for number, note in enumerate(pending):
+        changed: list[tuple[StagedNote, str | None]] = []
+        swapped: list[tuple[StagedNote, durable.Placed]] = []
+        try:
+            for number, note in enumerate(pending):
+                try:
+                    placed = self._put_in_place(note)
+                except OSError as exc:
+                    self.discard(pending[number:])
+                    raise self._write_error(note.relpath, exc) from exc
+                self._dirty_dirs.add(os.path.dirname(note.target))
+                if placed.old is not None:
+                    swapped.append((note, placed))
+                elif not placed.done:
+                    changed.append((note, self._relative(placed.copy)))
+        finally:
+            changed += self._settle(swapped)
+        return changed
+
+    def _settle(
+        self, swapped: list[tuple[StagedNote, durable.Placed]]
+    ) -> list[tuple[StagedNote, str | None]]:
+        """Remove the replaced texts, once a save through a file opened before its swap
+        would have landed (see :func:`durable.settle`); returns the notes it gave back."""
+        if not swapped:
+            return []
+        time.sleep(SETTLE_SECONDS)
+        changed = []
+        for note, placed in swapped:
             try:
-                os.replace(note.temp, note.target)
+                settled = durable.settle(placed, note.target, note.digest)
             except OSError as exc:
-                self.discard(pending[number:])
                 raise self._write_error(note.relpath, exc) from exc
-            self._dirty_dirs.add(os.path.dirname(note.target))
+            if not settled.done:
+                changed.append((note, self._relative(settled.copy)))
+        return changed
+
+    def _relative(self, path: str | None) -> str | None:
+        return None if path is None else Path(path).relative_to(self.root).as_posix()
+
+    @staticmethod
+    def _put_in_place(note: StagedNote) -> durable.Placed:
+        if not note.guard:
+            os.replace(note.temp, note.target)
+            return durable.Placed(True)
+        return durable.replace_if_unchanged(note.temp, note.target, note.expect, note.digest)
 
     def make_durable(self, staged: Sequence[StagedNote]) -> None:
         """Put the staged notes' data on disk now, ahead of their commits: one flush of
@@ -283,20 +343,8 @@ class Vault:
             note.durable = True
 
     def _make_durable(self, pending: Sequence[StagedNote]) -> None:
-        syncfs = _syncfs() if len(pending) >= SYNCFS_MIN_BATCH else None
-        if syncfs is not None:
-            fd = os.open(self.root, os.O_RDONLY)
-            try:
-                if syncfs(fd) == 0:
-                    return
-            finally:
-                os.close(fd)
-        for note in pending:
-            fd = os.open(note.temp, os.O_RDWR)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        temps = [note.temp for note in pending]
+        durable.flush_files(os.fspath(self.root), temps, whole_disk=len(temps) >= SYNCFS_MIN_BATCH)
 
     def discard(self, staged: Sequence[StagedNote]) -> None:
         """Drop staged notes that will not be committed."""
@@ -318,17 +366,7 @@ class Vault:
 
     def flush(self) -> None:
         """fsync the folders whose entries changed, so the renames survive a power cut."""
-        for folder in self._dirty_dirs:
-            try:
-                fd = os.open(folder, os.O_RDONLY)
-            except OSError:
-                continue
-            try:
-                os.fsync(fd)
-            except OSError:
-                pass  # some file systems refuse fsync on folders; the rename is still atomic
-            finally:
-                os.close(fd)
+        durable.fsync_folders(self._dirty_dirs)
         self._dirty_dirs.clear()
 
     def remove_new_empty_folders(self) -> None:
@@ -353,22 +391,5 @@ class Vault:
 
     @staticmethod
     def _sweep_temp_files(folder: Path) -> int:
-        """Remove temporary files a killed run left in a folder; returns how many.
-
-        Done once per folder per run, on the first write there, so a no-op sync
-        lists no folder at all.
-        """
-        removed = 0
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            return 0
-        for entry in entries:
-            name = entry.name
-            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and entry.is_file():
-                try:
-                    os.unlink(entry.path)
-                    removed += 1
-                except OSError:
-                    pass
-        return removed
+        # Once per folder per run, on the first write there: a no-op sync lists no folder.
+        return durable.sweep_folder(os.fspath(folder), TEMP_PREFIX, TEMP_SUFFIX)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -180,3 +183,64 @@ def test_log_file_gets_the_run_and_never_the_token(
     assert "created Readwise/Books/Walden.md" in text  # INFO lines reach the file ...
     assert "created" not in result.stderr  # ... while the terminal stays quiet
     assert TOKEN not in text
+
+
+@pytest.fixture
+def umask_022() -> Iterator[None]:
+    old = os.umask(0o022)  # the usual one, which leaves new files readable by all
+    yield
+    os.umask(old)
+
+
+def with_log_file(env: dict[str, str], log: Path) -> None:
+    config = Path(env["READWISE_SYNC_CONFIG"])
+    config.write_text(config.read_text() + f'log_file = "{log}"\n', encoding="utf-8")
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_the_log_file_is_created_private(env: dict[str, str], vault: Path, tmp_path: Path) -> None:
+    log = tmp_path / "logs" / "sync.log"
+    with_log_file(env, log)
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_a_rotated_log_file_stays_private_and_an_existing_mode_is_kept(
+    env: dict[str, str], vault: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "logs" / "sync.log"
+    log.parent.mkdir()
+    log.write_text("x" * 1_000_000 + "\n", encoding="utf-8")  # full: the next line rotates it
+    os.chmod(log, 0o640)  # the user's choice
+    with_log_file(env, log)
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE(log.with_name("sync.log.1").stat().st_mode) == 0o640
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600  # the new one
+    assert "created Readwise/Books/Walden.md" in log.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("holder", ["token_file", "config"])
+def test_sync_warns_once_of_a_token_others_can_read(
+    env: dict[str, str], vault: Path, tmp_path: Path, holder: str
+) -> None:
+    config = Path(env["READWISE_SYNC_CONFIG"])
+    if holder == "token_file":
+        exposed = tmp_path / "token"
+        exposed.write_text(TOKEN + "\n", encoding="utf-8")
+        config.write_text(config.read_text() + f'token_file = "{exposed}"\n', encoding="utf-8")
+    else:
+        exposed = config
+        config.write_text(config.read_text() + f'token = "{TOKEN}"\n', encoding="utf-8")
+    env = {k: v for k, v in env.items() if k != "READWISE_TOKEN"}
+    os.chmod(exposed, 0o644)
+    result = run_cli("sync", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "readable by others" in line]
+    assert len(warnings) == 1 and f"chmod 600 {exposed}" in warnings[0], result.stderr
+    assert TOKEN not in result.stderr + result.stdout
+    os.chmod(exposed, 0o600)
+    quiet = run_cli("sync", "--vault", str(vault), env=env)
+    assert quiet.returncode == 0 and "readable by others" not in quiet.stderr

@@ -30,40 +30,10 @@ from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
 
 from .conftest import TOKEN, note_files
+from .factories import library
 
 KILLS = int(os.environ.get("READWISE_SYNC_CRASH_KILLS", "50"))
 BOOKS = 300
-
-
-def library(rng: random.Random) -> list[dict[str, object]]:
-    books = []
-    for book_id in range(1, BOOKS + 1):
-        highlights = [
-            {
-                "id": book_id * 100 + n,
-                "text": f"Highlight {n} of book {book_id}. " + "lorem ipsum " * rng.randint(1, 30),
-                "note": "a note\nover two lines" if rng.random() < 0.2 else "",
-                "location": n * 10,
-                "location_type": "location",
-                "highlighted_at": "2024-05-01T10:00:00Z",
-                "updated_at": "2024-05-01T10:00:00Z",
-                "tags": [{"id": 1, "name": "tagged"}] if rng.random() < 0.2 else [],
-                "url": None,
-            }
-            for n in range(1, rng.randint(2, 6))
-        ]
-        books.append(
-            {
-                "user_book_id": book_id,
-                "title": f"Book {book_id}: a title",
-                "readable_title": f"Book {book_id}",
-                "author": f"Author {book_id % 37}",
-                "category": rng.choice(["books", "articles", "podcasts"]),
-                "asin": f"B{book_id:09d}",
-                "highlights": highlights,
-            }
-        )
-    return books
 
 
 def edit_like_a_user(vault: Path, rng: random.Random) -> None:
@@ -140,8 +110,11 @@ def test_sync_survives_kill_9_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(20261126)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
     config = tmp_path / "config.toml"
-    config.write_text('timezone = "UTC"\nretries = 2\ntimeout = 10\n', encoding="utf-8")
-    with FakeReadwise(library(rng), token=TOKEN, page_size=20) as fake:
+    # quiet_period = 0: the edits are made just before the syncs, and must be merged at once
+    config.write_text(
+        'timezone = "UTC"\nretries = 2\ntimeout = 10\nquiet_period = 0\n', encoding="utf-8"
+    )
+    with FakeReadwise(library(rng, BOOKS), token=TOKEN, page_size=20) as fake:
         envs = {
             name: {
                 **base_env,

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from readwise_sync.errors import Locked
+from readwise_sync.config import Settings
+from readwise_sync.errors import Locked, LockLost, StateError
+from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.lock import vault_lock
+from readwise_sync.sync import lock_path, sync_once
+from readwise_sync.vault import TEMP_PREFIX, Vault
+
+from .conftest import note_files
 
 
 def test_second_holder_is_refused_and_told_who_holds_it(tmp_path: Path) -> None:
@@ -66,3 +75,130 @@ def test_a_dead_pid_in_the_holder_file_is_not_named(tmp_path: Path) -> None:
         assert time.monotonic() - started < 5
     assert refused.value.pid is None
     assert "another readwise-sync run" in str(refused.value)
+
+
+# -- a lock file removed or replaced while its run holds it ----------------------------------
+
+
+def _remove(path: Path) -> None:
+    path.unlink()
+
+
+def _replace(path: Path) -> None:
+    other = path.with_name("elsewhere")
+    other.write_text("")
+    os.replace(other, path)
+
+
+def _remove_folder(path: Path) -> None:
+    shutil.rmtree(path.parent)
+
+
+BREAKS = [_remove, _replace, _remove_folder]
+
+
+@pytest.mark.parametrize("break_lock", BREAKS[:2], ids=["removed", "replaced"])
+def test_a_second_run_is_refused_when_the_lock_file_was_removed_or_replaced(
+    tmp_path: Path, break_lock: Callable[[Path], None]
+) -> None:
+    path = tmp_path / "state" / "vault.lock"
+    with vault_lock(path):
+        break_lock(path)
+        with pytest.raises(Locked) as refused, vault_lock(path):
+            pass
+    assert refused.value.pid == os.getpid()
+    with vault_lock(path):  # the first run is over: the lock is free again
+        pass
+
+
+def test_a_second_run_is_refused_when_the_state_folder_was_removed(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    path = tmp_path / "state" / "vault.lock"
+    with vault_lock(path, anchor=vault):
+        _remove_folder(path)
+        with pytest.raises(Locked), vault_lock(path, anchor=vault):
+            pass
+    with vault_lock(path, anchor=vault):
+        pass
+
+
+def test_two_state_folders_for_one_vault_still_take_turns(tmp_path: Path) -> None:
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    with (
+        vault_lock(tmp_path / "a" / "vault.lock", anchor=vault),
+        pytest.raises(Locked, match="another readwise-sync run"),
+        vault_lock(tmp_path / "b" / "vault.lock", anchor=vault),
+    ):
+        pass
+
+
+@pytest.mark.parametrize("break_lock", BREAKS, ids=["removed", "replaced", "folder removed"])
+def test_the_holder_learns_its_lock_file_was_removed_or_replaced(
+    tmp_path: Path, break_lock: Callable[[Path], None]
+) -> None:
+    path = tmp_path / "state" / "vault.lock"
+    with vault_lock(path) as held:
+        held.verify()  # intact: nothing to say
+        break_lock(path)
+        with pytest.raises(LockLost) as lost:
+            held.verify()
+    assert str(path) in str(lost.value)
+    assert lost.value.exit_code == 1
+
+
+def test_a_holder_file_left_by_a_killed_run_blocks_nothing_even_if_its_pid_lives_again(
+    tmp_path: Path,
+) -> None:
+    # kill -9 leaves the holder file; its pid may since belong to another process (here:
+    # this one). It names the lock file the dead run held, which is the one there now.
+    path = tmp_path / "vault.lock"
+    holder = path.with_name("vault.lock.holder")
+    with vault_lock(path):
+        left = holder.read_text(encoding="utf-8")
+    holder.write_text(left, encoding="utf-8")
+    with vault_lock(path):
+        pass
+
+
+def test_a_run_leaves_the_holder_file_of_a_later_run_alone(tmp_path: Path) -> None:
+    # Without a folder to anchor to (Windows), a second run may start once the first's
+    # state folder is gone; the first, ending, must not remove the second's name.
+    path = tmp_path / "state" / "vault.lock"
+    holder = path.with_name("vault.lock.holder")
+    with contextlib.ExitStack() as first:
+        first.enter_context(vault_lock(path))
+        _remove_folder(path)
+        with vault_lock(path):
+            first.close()
+            assert holder.exists()
+
+
+def test_a_state_folder_that_cannot_be_made_is_one_line_naming_it(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(StateError) as failed, vault_lock(blocker / "state" / "vault.lock"):
+        pass
+    assert str(blocker / "state") in str(failed.value)
+    assert "\n" not in str(failed.value)
+
+
+@pytest.mark.parametrize("break_lock", BREAKS, ids=["removed", "replaced", "folder removed"])
+def test_a_sync_whose_lock_file_goes_stops_before_its_next_page(
+    fake: FakeReadwise, settings: Settings, vault: Path, break_lock: Callable[[Path], None]
+) -> None:
+    fake.page_size = 1  # four pages, a note each
+    lock = lock_path(settings, Vault(vault))
+
+    def on_book(book_id: int, outcome: str) -> None:
+        if outcome == "created" and lock.exists():
+            break_lock(lock)
+
+    with pytest.raises(LockLost) as lost:
+        sync_once(settings, on_book=on_book)
+    assert "\n" not in str(lost.value) and str(lock) in str(lost.value)
+    assert len(note_files(vault)) == 1  # the first page's note, whole; no other
+    assert not [p for p in vault.rglob(f"{TEMP_PREFIX}*")]  # no temporary file left
+    again = sync_once(settings)
+    assert len(note_files(vault)) == 4 and not again.skipped_missing

@@ -272,10 +272,13 @@ def test_dry_run_lists_per_note_changes(settings: Settings, fake: FakeReadwise) 
     write(settings, WALDEN, read(settings, WALDEN) + "\nmine\n")
     fake.add_highlight(38100452, text="New.", location=5000, location_type="location")
     fake.update_highlight(902000102, text="1/ Formats die, edited.")
+    config = settings.state_dir.parent / "no-quiet-period.toml"
+    config.write_text("quiet_period = 0\n", encoding="utf-8")  # the note was just edited
     env = {
         "READWISE_SYNC_STATE_DIR": str(settings.state_dir),
         "READWISE_TOKEN": TOKEN,
         "READWISE_API_URL": settings.api_url,
+        "READWISE_SYNC_CONFIG": str(config),
     }
     before = note_files(settings.vault)  # type: ignore[arg-type]
     result = run_cli("sync", "--dry-run", "--vault", str(settings.vault), env=env)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from readwise_sync.naming import (
     _FORBIDDEN_RE,
+    _FORMAT_RE,
     CATEGORY_FOLDERS,
     _is_forbidden,
     category_folder,
@@ -25,6 +26,7 @@ RESERVED = {"CON", "PRN", "AUX", "NUL"} | {
     f"{dev}{d}" for dev in ("COM", "LPT") for d in "0123456789¹²³"
 }
 FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467"  # man ZWJ woman ZWJ girl
+FLAG = "\U0001f3f3\ufe0f\u200d\U0001f308"  # rainbow flag: white flag, VS16, ZWJ, rainbow
 
 
 def never_taken(key: str) -> bool:
@@ -50,7 +52,12 @@ def never_taken(key: str) -> bool:
         ("Chapter #1 ^ref [[x]] | y", "Chapter 1 ref x y.md"),
         ("  tabs\tand\nnewlines\x00  ", "tabs and newlines.md"),
         ("...hidden...", "hidden.md"),
-        ("evil\u202egpj.exe", "evil gpj.exe.md"),
+        ("evil\u202egpj.exe", "evilgpj.exe.md"),
+        ("Wal\u200bden", "Walden.md"),
+        ("\ufeffBOM first", "BOM first.md"),
+        ("Ex\u00adam\u00adple", "Example.md"),
+        ("word \u2060\u200c joiners \u200d here", "word joiners here.md"),
+        ("\u200b \u200b", "Untitled.md"),
         ("non\u00a0breaking", "non breaking.md"),
         ("%% not a comment %%", "%% not a comment %%.md"),
         ("---", "---.md"),
@@ -172,6 +179,7 @@ NASTY = [
     "CON", "con", "Nul", "COM¹", "LPT9", "AUX.", "PRN ",
     ".", "..", " ", "\x00", "\t", "\n", "\x7f", "\x85", "\ud800", "\u00a0", "\u3000",
     "\u0301", "e\u0301", "q\u0301\u0323", "\u200d", "\ufe0f", FAMILY, "\U0001f44d\U0001f3fd",
+    "\u200b", "\u200c", "\u2060", "\ufeff", "\u00ad", "\u0600", "\U000e0041", FLAG, "❤\ufe0f",
     "---", "%%", "[[", "]]", "é", "漢", "\U0001f600", "ß", "İ",
 ]  # fmt: skip
 
@@ -192,6 +200,9 @@ def assert_safe_component(name: str, ext: str) -> None:
     assert not FORBIDDEN & set(name)
     assert not BIDI & set(name)
     assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in name)
+    # Format characters go; a ZWJ is only kept inside an emoji sequence.
+    assert all(c == "\u200d" for c in name if unicodedata.category(c) == "Cf")
+    assert not name.startswith("\u200d") and "\u200d." not in name + "."
     assert not name.startswith((".", " "))
     assert not stem.endswith((".", " "))
     assert name.split(".", 1)[0].strip().upper() not in RESERVED
@@ -255,3 +266,40 @@ def test_forbidden_pattern_is_the_forbidden_rule() -> None:
         if _is_forbidden(chr(code)) != bool(_FORBIDDEN_RE.fullmatch(chr(code)))
     ]
     assert differ == []
+
+
+def test_format_pattern_is_category_cf() -> None:
+    """_clean removes format characters by one pattern; it must be exactly Unicode's Cf."""
+    differ = [
+        hex(code)
+        for code in range(0x110000)
+        if (unicodedata.category(chr(code)) == "Cf") != bool(_FORMAT_RE.fullmatch(chr(code)))
+    ]
+    assert differ == []
+
+
+FORMAT_CHARS = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+
+
+def test_every_format_character_leaves_the_name() -> None:
+    kept = {c for c in FORMAT_CHARS if safe_name(f"a{c}b") != "ab.md"}
+    assert kept == set()
+    assert {safe_name(f"{c}x{c}") for c in FORMAT_CHARS} == {"x.md"}
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        (FAMILY, FAMILY),
+        (FLAG, FLAG),
+        ("\u2764\ufe0f\u200d\U0001f525 hot", "\u2764\ufe0f\u200d\U0001f525 hot"),  # heart on fire
+        ("\U0001f408\u200d\u2b1b cat", "\U0001f408\u200d\u2b1b cat"),  # black cat
+        ("a\u200d\U0001f469", "a\U0001f469"),  # a ZWJ after a letter joins nothing
+        ("\U0001f469\u200d", "\U0001f469"),
+        ("\U0001f469\u200d\u200b\U0001f469", "\U0001f469\U0001f469"),
+        ("\U0001f469\u200b\u200d\U0001f469", "\U0001f469\U0001f469"),
+    ],
+)
+def test_zwj_is_kept_inside_an_emoji_sequence_only(title: str, expected: str) -> None:
+    assert safe_name(title) == expected + ".md"
+    assert safe_name(expected) == expected + ".md"

@@ -238,7 +238,7 @@ def test_failure_mid_refetch_leaves_every_note_and_the_cursor_as_they_were(
     elif fault == "drop":
         fake.drop(times=50, mid_body=True)
     else:
-        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": [{"user_book_id": "x"}]}')
+        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": {"user_book_id": 1}}')
     with pytest.raises(ReadwiseSyncError):
         sync_once(settings, client=fast_client(fake, max_retries=1))
     assert load_cursor(settings) == cursor
@@ -261,7 +261,7 @@ def test_a_first_sync_that_fails_half_way_leaves_the_vault_empty(
     if fault == "503":
         fake.fail(503, times=50)
     else:
-        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": [{"user_book_id": "x"}]}')
+        fake.garbage(b'{"count": 1, "nextPageCursor": null, "results": {"user_book_id": 1}}')
     with pytest.raises(ReadwiseSyncError):
         sync_once(settings, client=fast_client(fake, max_retries=1))
     assert list(settings.vault.iterdir()) == []  # type: ignore[union-attr]
@@ -301,14 +301,17 @@ def test_a_note_edited_while_the_sync_fetches_keeps_the_edit(
     assert list(note.parent.glob(".readwise-sync-*")) == []
 
 
-def test_cursor_is_the_time_before_the_run(settings: Settings, fake: FakeReadwise) -> None:
-    from datetime import UTC, datetime
+def test_cursor_is_readwise_time_at_the_first_answer(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """Readwise's Date (whole seconds), not this machine's clock: see test_documents.py."""
+    from datetime import UTC, datetime, timedelta
 
     before = datetime.now(UTC)
     sync_once(settings)
     cursor = load_cursor(settings)
     assert isinstance(cursor, datetime)
-    assert before <= cursor <= datetime.now(UTC)
+    assert before - timedelta(seconds=1) <= cursor <= datetime.now(UTC)
 
 
 def test_full_ignores_the_cursor(settings: Settings, fake: FakeReadwise) -> None:
@@ -553,27 +556,29 @@ def test_every_staged_note_reaches_the_disk_in_one_flush_before_any_is_put_in_pl
 ) -> None:
     """Four pages, four notes: one flush for all of them (not one per page), and it comes
     before the first rename, so no note is ever replaced by data not yet on disk."""
-    from readwise_sync.vault import Vault
+    from readwise_sync import durable
 
     fake.page_size = 1
     events: list[tuple[str, object]] = []
-    make_durable, replace = Vault._make_durable, os.replace
+    syncfs, rename = durable.syncfs_call(), durable.rename_noreplace
+    assert syncfs is not None, "this test needs Linux's syncfs"
+    vault = settings.vault
+    assert vault is not None
 
-    def flush(vault: Vault, pending: list) -> None:  # type: ignore[type-arg]
-        if pending:
-            events.append(("flush", sorted(note.relpath for note in pending)))
-        make_durable(vault, pending)
+    def flush(fd: int) -> int:
+        staged = sorted(p.name for p in vault.rglob(".readwise-sync-*"))
+        events.append(("flush", (len(staged), sorted(note_files(vault)))))
+        return syncfs(fd)
 
-    def rename(source: object, target: object) -> None:
-        if ".readwise-sync-" in str(source):
-            events.append(("rename", Path(str(target)).name))
-        replace(source, target)  # type: ignore[arg-type]
+    def create(source: str, target: str) -> bool:
+        events.append(("rename", Path(target).name))
+        return rename(source, target)
 
-    monkeypatch.setattr(Vault, "_make_durable", flush)
-    monkeypatch.setattr(os, "replace", rename)
+    monkeypatch.setattr(durable, "syncfs_call", lambda: flush)
+    monkeypatch.setattr(durable, "rename_noreplace", create)
     report = sync_once(settings)
     assert len(report.created) == 4
-    assert events[0] == ("flush", sorted(report.created))
+    assert events[0] == ("flush", (4, []))  # every text staged, no note in place yet
     assert [kind for kind, _ in events[1:]] == ["rename"] * 4
 
 

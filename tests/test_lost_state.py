@@ -1,0 +1,125 @@
+"""Nothing is taken for the user's in silence: Readwise's edits arrive after the state is
+lost, and an edit Readwise makes to a block the user changed past recognition is a conflict.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+from readwise_sync.config import Settings
+from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.paths import state_db_path
+from readwise_sync.state import State
+from readwise_sync.sync import sync_once
+
+from .conftest import note_files
+
+WALDEN = "Readwise/Books/Walden.md"
+WALDEN_ID = 38100452
+
+
+def first_highlight(fake: FakeReadwise, book_id: int) -> dict[str, object]:
+    (book,) = [b for b in fake.books() if b["user_book_id"] == book_id]
+    live = [h for h in book["highlights"] if not h.get("is_deleted") and not h.get("is_discard")]  # type: ignore[union-attr]
+    return min(live, key=lambda h: h.get("location") or 0)  # type: ignore[no-any-return]
+
+
+def lose_the_state(settings: Settings) -> None:
+    shutil.rmtree(settings.state_dir)
+
+
+def age(note: Path, seconds: float = 60) -> None:
+    """Make a note look saved a while ago (before the edit Readwise is about to make)."""
+    then = time.time() - seconds
+    os.utime(note, (then, then))
+
+
+def test_after_the_state_is_lost_readwise_edits_reach_untouched_notes(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    vault = settings.vault
+    assert vault is not None
+    age(vault / WALDEN)
+    lose_the_state(settings)
+    highlight = first_highlight(fake, WALDEN_ID)
+    fake.update_highlight(int(highlight["id"]), text="Edited in Readwise, state lost.")  # type: ignore[call-overload]
+    for _ in range(2):  # the first sync adopts; either one must bring the edit
+        report = sync_once(settings)
+    notes = note_files(vault)
+    assert "Edited in Readwise, state lost." in notes[WALDEN]
+    assert str(highlight["text"]) not in notes[WALDEN]
+    assert report.conflicts == []
+    full = sync_once(settings, full=True)
+    assert full.updated == [] and full.conflicts == []
+
+
+def test_after_the_state_is_lost_a_note_saved_since_is_a_conflict_not_a_silent_win(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    vault = settings.vault
+    assert vault is not None
+    lose_the_state(settings)
+    highlight = first_highlight(fake, WALDEN_ID)
+    fake.update_highlight(int(highlight["id"]), text="Edited in Readwise, state lost.")  # type: ignore[call-overload]
+    time.sleep(0.05)
+    note = vault / WALDEN
+    note.write_text(note.read_text(encoding="utf-8") + "\nMy line.\n", encoding="utf-8")
+    report = sync_once(settings)
+    text = note.read_text(encoding="utf-8")
+    assert str(highlight["text"]) in text and "My line." in text  # both kept, unknown whose
+    assert report.conflicts == [WALDEN]
+
+
+def add_linkless_book(fake: FakeReadwise) -> None:
+    fake.add_book(
+        {
+            "user_book_id": 700,
+            "title": "Commonplace",
+            "category": "books",
+            "highlights": [
+                {"id": 7001, "text": "Simplify, simplify, and then simplify again.", "location": 1},
+                {
+                    "id": 7002,
+                    "text": "Short.\n\nThe second paragraph of a longer highlight, with words.",
+                    "location": 2,
+                },
+            ],
+        }
+    )
+
+
+def test_readwise_edit_of_a_block_edited_past_recognition_is_a_conflict(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """Bold on the first words of a highlight with no location link, and a line written
+    under the short first paragraph of a multi-paragraph one: nothing the old rule looked
+    for is left, the blocks were taken for deleted, and Readwise's edits showed nowhere."""
+    add_linkless_book(fake)
+    sync_once(settings)
+    vault = settings.vault
+    assert vault is not None
+    note = vault / "Readwise/Books/Commonplace.md"
+    original = note.read_text(encoding="utf-8")
+    assert "- Simplify, simplify, and then simplify again.\n" in original
+    assert "- Short.\n" in original
+    edited = original.replace("- Simplify, simplify,", "- **Simplify, simplify**,").replace(
+        "- Short.\n", "- Short.\nMy thought on it.\n"
+    )
+    note.write_text(edited, encoding="utf-8")
+    fake.update_highlight(7001, note="Readwise added a note.")
+    fake.update_highlight(7002, note="And another.")
+    report = sync_once(settings)
+    assert report.conflicts == ["Readwise/Books/Commonplace.md"]
+    assert note.read_text(encoding="utf-8") == edited  # the user's text stays as it is
+    assert sorted(c["block_id"] for c in conflicts(settings)) == ["h:7001", "h:7002"]
+
+
+def conflicts(settings: Settings) -> list[dict[str, object]]:
+    assert settings.vault is not None
+    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
+        return state.load_conflicts()
