@@ -44,6 +44,7 @@ from .errors import (
     Locked,
     RateLimited,
     ReadwiseSyncError,
+    Redirected,
     TokenRejected,
 )
 from .paths import state_db_path
@@ -148,7 +149,11 @@ class Daemon:
             # No retries inside the client: the daemon retries on its own schedule, so an
             # offline laptop logs one line per attempt, not a burst.
             with ReadwiseClient(
-                settings.require_token(), settings.api_url, timeout=settings.timeout, max_retries=0
+                settings.require_token(),
+                settings.api_url,
+                timeout=settings.timeout,
+                max_retries=0,
+                stop=self._stop,  # SIGTERM ends a wait or a request at once
             ) as client:
                 report = sync_once(settings, client=client, stop=self._stop)
         except Interrupted:
@@ -157,7 +162,7 @@ class Daemon:
         except Locked as exc:
             log.info("%s; skipping this run", exc)
             return
-        except (TokenRejected, ConfigError) as exc:
+        except (TokenRejected, ConfigError, Redirected) as exc:  # no later run can mend these
             for line in str(exc).splitlines():
                 log.error("%s", line)
             self.exit_code = exc.exit_code

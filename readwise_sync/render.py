@@ -7,18 +7,19 @@ each a file in the template folder (a user's ``template_dir`` may override
 any of them; the rest fall back to the defaults shipped in ``templates/``):
 
     frontmatter.jinja        the YAML between the ``---`` lines (nothing when empty)
-    page_title.jinja         an optional first line, e.g. ``# {{ full_title }}``
+    page_title.jinja         an optional first line, e.g. ``# {{ full_title | one_line }}``
     metadata.jinja           cover, ``## Metadata`` and its list
     highlights_header.jinja  ``## Highlights``
     highlight.jinja          one block per highlight
 
 Each highlight block is kept separately in :class:`RenderedNote` so the merge
-can tell the tool's own blocks from the user's text.
+can tell the tool's own blocks from the user's text. What keeps a note well-formed
+whatever the data holds (the filters the default templates use, and no control
+character in any printed value) is in :mod:`readwise_sync.markdown`.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
@@ -30,14 +31,21 @@ import jinja2.meta
 import jinja2.nodes
 
 from .errors import ConfigError
+from .markdown import (
+    FILTERS,
+    NOTE_INDENT,
+    TEXT_INDENT,
+    drop_controls,
+    indented,
+    link_target,
+    without_controls,
+)
 from .models import Book, Highlight
 
 SECTIONS = ("frontmatter", "page_title", "metadata", "highlights_header", "highlight")
-TEXT_INDENT = " " * 4  # continuation lines of a highlight stay inside its "- " bullet
-NOTE_INDENT = " " * 6  # ... and of a note inside its "    - Note:" sub-bullet
 
 
-# -- filters (Readwise's, plus YAML escaping) ---------------------------------------------------
+# -- Readwise's filters (those that escape are in markdown.py) ------------------------------
 
 _MONTHS = "January February March April May June July August September October November December"
 _DAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday"
@@ -124,71 +132,22 @@ def filter_pluralize(value: Any, arg: str = "s") -> str:
     return singular if count == 1 else plural
 
 
-_YAML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
-
-
-def _yaml_char(char: str) -> str:
-    if char in _YAML_ESCAPES:
-        return _YAML_ESCAPES[char]
-    code = ord(char)
-    # Outside YAML's printable set, or a line/paragraph separator YAML would fold: escape.
-    printable = (
-        0x20 <= code <= 0x7E
-        or code == 0x85
-        or 0xA0 <= code <= 0xD7FF
-        or 0xE000 <= code <= 0xFFFD
-        or code >= 0x10000
-    )
-    if code in (0x85, 0x2028, 0x2029, 0xFEFF) or not printable:
-        return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-    return char
-
-
-# Exactly the characters _yaml_char changes (see its table and printable set).
-_YAML_UNSAFE = re.compile('[\\\\"\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ud800-\udfff\ufffe\uffff]')
-
-
-def filter_yaml_quote(value: Any) -> str:
-    """A double-quoted YAML string that parses back to exactly ``value``."""
-    text = "" if value is None else str(value)
-    return '"' + _YAML_UNSAFE.sub(lambda match: _yaml_char(match.group()), text) + '"'
-
-
-_PLAIN_SAFE = re.compile(r"[^\W\d][\w\-./]*(?: [\w\-./]+)*")
-_YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"}
-
-
-def filter_yaml(value: Any) -> str:
-    """A YAML scalar: plain when that is unambiguous (``articles``), double-quoted otherwise."""
-    text = "" if value is None else str(value)
-    if _PLAIN_SAFE.fullmatch(text) and text.lower() not in _YAML_WORDS:
-        return text
-    return filter_yaml_quote(text)
-
-
 # -- contexts -----------------------------------------------------------------------------------
-
-
-def _indent_continuation(text: str, indent: str) -> str:
-    """Indent every line after the first so multi-paragraph text stays in its bullet."""
-    if "\n" not in text and "\r" not in text:
-        return text.rstrip()  # one line, as most highlights are
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").strip("\n").rstrip().split("\n")
-    return "\n".join([lines[0], *((indent + line) if line.strip() else "" for line in lines[1:])])
 
 
 def highlight_location(book: Book, item: Highlight) -> tuple[str, str]:
     """Readwise's ``highlight_location`` and ``highlight_location_url`` for one highlight."""
-    if book.category == "tweets" and item.url:
-        return "View Tweet", item.url
     if item.url:
-        return "View Highlight", item.url
+        label = "View Tweet" if book.category == "tweets" else "View Highlight"
+        return label, link_target(item.url)
     if item.location is None or item.location_type in (None, "none"):
         return "", ""
     if item.location_type == "location":
         url = ""
         if book.asin:
-            url = f"kindle://book?action=open&asin={book.asin}&location={item.location}"
+            url = link_target(
+                f"kindle://book?action=open&asin={book.asin}&location={item.location}"
+            )
         return f"Location {item.location}", url
     if item.location_type == "page":
         return f"Page {item.location}", ""
@@ -224,16 +183,16 @@ def highlight_row(book: Book, item: Highlight, tz: tzinfo | None) -> tuple[Any, 
     location, location_url = highlight_location(book, item)
     return (
         item.id,
-        _indent_continuation(item.text, TEXT_INDENT) if item.text else "",
+        indented(item.text, TEXT_INDENT) if item.text else "",
         location,
         location_url,
-        _indent_continuation(item.note, NOTE_INDENT) if item.note else "",
-        [tag.name for tag in item.tags],
-        item.color or "",
-        item.url or "",
+        indented(item.note, NOTE_INDENT) if item.note else "",
+        [drop_controls(tag.name) for tag in item.tags],
+        drop_controls(item.color) if item.color else "",
+        location_url if item.url else "",  # the highlight's URL, made a link target
         item.is_favorite,
         _local(item.highlighted_at, tz),
-        item.readwise_url or "",
+        link_target(item.readwise_url) if item.readwise_url else "",
     )
 
 
@@ -251,11 +210,11 @@ def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
         "author": book.author or "",
         "category": book.category,
         "source": book.source or "",
-        "url": book.source_url or book.unique_url or "",
-        "source_url": book.source_url or "",
-        "unique_url": book.unique_url or "",
-        "readwise_url": book.readwise_url or "",
-        "image_url": book.cover_image_url or "",
+        "url": link_target(book.source_url or book.unique_url or ""),
+        "source_url": link_target(book.source_url or ""),
+        "unique_url": link_target(book.unique_url or ""),
+        "readwise_url": link_target(book.readwise_url or ""),
+        "image_url": link_target(book.cover_image_url or ""),
         "asin": book.asin or "",
         "document_tags": [tag.name for tag in book.book_tags],
         "document_note": book.document_note or "",
@@ -295,7 +254,8 @@ class RenderedNote:
 # is also compiled wrapped in a loop over the note's highlights, each block followed by
 # this mark, and rendered once per note. A NUL anywhere else (a text holding the mark, or
 # a piece of it) shows in the count, and that note is rendered block by block instead.
-_ROWS, _END = "readwise_sync_rows", "readwise_sync_block_end"
+# (A highlight's values hold no control character, so a NUL is in a template, if any.)
+_ROWS = "readwise_sync_rows"
 BLOCK_END = "\x00readwise-sync:end-of-block\x00"
 
 
@@ -317,7 +277,7 @@ def _compile_batch(env: jinja2.Environment) -> jinja2.Template | None:
         return None
     # The loop's tag shares the template's first line, so its line numbers stay its own.
     head = "{% for " + ", ".join(HIGHLIGHT_VARS) + f" in {_ROWS} %}}"
-    wrapped = f"{head}{source}{{{{ {_END} }}}}{{% endfor %}}"
+    wrapped = f"{head}{source}{BLOCK_END}{{% endfor %}}"
     try:
         code = env.compile(wrapped, "highlight.jinja", filename)
     except jinja2.TemplateError:
@@ -342,12 +302,7 @@ class Renderer:
             finalize=lambda value: "" if value is None else value,  # nor does a None one
             keep_trailing_newline=False,
         )
-        env.filters.update(
-            date=filter_date,
-            pluralize=filter_pluralize,
-            yaml=filter_yaml,
-            yaml_quote=filter_yaml_quote,
-        )
+        env.filters.update(FILTERS, date=filter_date, pluralize=filter_pluralize)
         self._templates: dict[str, jinja2.Template] = {}
         for section in SECTIONS:
             try:
@@ -363,7 +318,8 @@ class Renderer:
         self._batch = _compile_batch(env)
 
     def _render(self, section: str, context: Mapping[str, Any]) -> str:
-        return self._render_shared(section, {**self._globals, **context})
+        text = self._render_shared(section, {**self._globals, **context})
+        return drop_controls(text).strip("\n")
 
     def _render_shared(
         self, section: str, context: dict[str, Any], template: jinja2.Template | None = None
@@ -393,7 +349,7 @@ class Renderer:
         live = book.live_highlights()
         rows = [highlight_row(book, item, self.tz) for item in live]
         if self._batch is not None and rows:
-            context[_ROWS], context[_END] = rows, BLOCK_END
+            context[_ROWS] = rows
             text = self._render_shared("highlight", context, self._batch)
             # Exactly one mark per block and no other NUL: a text holding a NUL (part of a
             # mark, say) could otherwise shift a boundary and still give the right count.
@@ -411,21 +367,24 @@ class Renderer:
         return blocks
 
     def render_note(self, book: Book) -> RenderedNote:
-        context = note_context(book, self.tz)
+        # The frontmatter escapes control characters (and reads back exactly); the rest
+        # of the note sees values without them (and its other sections are cleaned too).
+        exact = note_context(book, self.tz)
+        context = without_controls(exact)
         blocks = self.render_blocks(book, {**self._globals, **context})
         parts: list[str] = []
         sections: dict[str, str] = {}
-        frontmatter: str | None = self._render("frontmatter", context).strip("\n")
+        frontmatter: str | None = self._render("frontmatter", exact)
         if frontmatter and frontmatter.strip():
             parts.append(f"---\n{frontmatter}\n---\n")
         else:
             frontmatter = None
-        preamble = [self._render(name, context).strip("\n") for name in ("page_title", "metadata")]
+        preamble = [self._render(name, context) for name in ("page_title", "metadata")]
         preamble = [text for text in preamble if text.strip()]
         if preamble:
             sections["preamble"] = "\n\n".join(preamble)
             parts.append(sections["preamble"] + "\n\n")
-        header = self._render("highlights_header", context).strip("\n")
+        header = self._render("highlights_header", context)
         if header.strip():
             sections["header"] = header
             parts.append(header + "\n")

@@ -164,6 +164,17 @@ def test_rejected_token_stops_the_daemon_with_exit_3(
 
 
 @pytest.mark.timeout(60)
+def test_a_redirect_stops_the_daemon_with_exit_2_naming_api_url(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc]
+) -> None:
+    """No later run can mend a wrong api_url: stop, as for a broken config."""
+    fake.redirect("https://example.invalid/api/v2/export/", times=100)
+    daemon = spawn("daemon", "--vault", str(vault), env=env)
+    assert daemon.popen.wait(timeout=20) == 2
+    assert any("api_url" in line for line in daemon.lines())
+
+
+@pytest.mark.timeout(60)
 def test_two_syncs_at_once_one_runs_the_other_exits_4(
     fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
 ) -> None:

@@ -720,7 +720,7 @@ def test_hostile_highlight_texts_do_not_confuse_the_merge() -> None:
     _, new = rendered(make_book(highlights))
     result = merge_note(current, last, new)
     expected_blocks = [
-        "- ---",
+        "- \\---",  # escaped, else a thematic break that would end the list
         "- looks like\n    - foo\n    - bar",
         "- %% hidden %% and ^block",
         "- [[unclosed and ]] closed",
@@ -732,7 +732,7 @@ def test_hostile_highlight_texts_do_not_confuse_the_merge() -> None:
         "- prefix, edited",
         "- prefix and more",
         "- My closing thought.",
-        "- ---",
+        "- \\---",
     ]
     body = result.text.split(f"\n{HEADER}\n", 1)[1]
     assert body == "\n".join(expected_blocks) + "\n\nMy closing thought.\n"

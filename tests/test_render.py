@@ -16,15 +16,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from readwise_sync.errors import ConfigError
+from readwise_sync.markdown import filter_yaml, filter_yaml_quote
 from readwise_sync.models import Book
-from readwise_sync.render import (
-    BLOCK_END,
-    Renderer,
-    filter_date,
-    filter_pluralize,
-    filter_yaml,
-    filter_yaml_quote,
-)
+from readwise_sync.render import BLOCK_END, Renderer, filter_date, filter_pluralize
 
 from .conftest import SAMPLE_NOTE, need_shared
 
@@ -483,6 +477,10 @@ HIGHLIGHT_TEMPLATES = {
         ),
         max_size=6,
     ),
+)
+@example(  # Markdown that the default template escapes, or follows with a line of its own
+    template="default",
+    texts=[("a\n```\nx\n```", "b\n---", True), ("# h\x00", "```", False), ("---", "", False)],
 )
 @example(  # a text ending in all of the mark but its last NUL borrows the real mark's
     template="no trailing newline",
