@@ -9,6 +9,10 @@
 * :func:`rename_noreplace`: ``renameat2(RENAME_NOREPLACE)``, or a hard link, which creates
   a new note only if no file appeared at its name meanwhile.
 
+While a note's old text waits to be checked it sits in a hidden swap file named for the
+two texts it may hold (the new one, the one decided from); :func:`sweep_folder`, after a
+killed run, removes such a file only if it holds one of them, else keeps it as a note.
+
 Each returns ``False`` (or ``None`` for :func:`syncfs`) where the platform or the file
 system has no such call, so the caller can fall back to a slower check; any other failure
 is the ``OSError`` it is.
@@ -26,6 +30,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+# A note's new text while it is swapped in: see replace_if_unchanged.
+SWAP_PREFIX = ".readwise-sync-swap-"
+SWAP_SUFFIX = ".tmp"
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
@@ -139,11 +146,18 @@ def replace_if_unchanged(temp: str, target: str, expect: str | None, ours: str) 
     """
     if expect is None:
         return _create(temp, target)
+    # Named for both texts it may hold: a run killed while the note's old text waits
+    # here is swept by what it holds (see sweep_folder), never blindly.
+    swap = os.path.join(
+        os.path.dirname(temp), f"{SWAP_PREFIX}{ours[:16]}-{expect[:16]}{SWAP_SUFFIX}"
+    )
+    os.rename(temp, swap)
     try:
-        swapped = exchange(temp, target)
+        swapped = exchange(swap, target)
     except FileNotFoundError:  # the note was deleted meanwhile
-        _unlink(temp)
+        _unlink(swap)
         return Placed(False)
+    temp = swap if swapped else _renamed(swap, temp)
     if not swapped:
         if file_digest(target) != expect:
             _unlink(temp)
@@ -154,6 +168,11 @@ def replace_if_unchanged(temp: str, target: str, expect: str | None, ours: str) 
     if digest == expect:  # what came out is what was decided from
         return Placed(True, old=temp, stamp=stamp)
     return _give_back(temp, target, ours)
+
+
+def _renamed(source: str, target: str) -> str:
+    os.rename(source, target)
+    return target
 
 
 def settle(placed: Placed, target: str, ours: str) -> Placed:
@@ -221,8 +240,11 @@ def _unlink(path: str) -> None:
         os.unlink(path)
 
 
-def sweep_folder(folder: str, prefix: str, suffix: str) -> int:
-    """Remove the temporary files a killed run left in a folder; returns how many."""
+def sweep_folder(folder: str, prefix: str, suffix: str, kept: list[str]) -> int:
+    """Remove the temporary files a killed run left in a folder; returns how many. A
+    swap file holding neither the new text nor the one the note was decided from holds
+    a save that landed in the instant of the swap: it is kept, as a visible note named
+    in ``kept``."""
     removed = 0
     try:
         entries = list(os.scandir(folder))
@@ -230,12 +252,18 @@ def sweep_folder(folder: str, prefix: str, suffix: str) -> int:
         return 0
     for entry in entries:
         name = entry.name
-        if name.startswith(prefix) and name.endswith(suffix) and entry.is_file():
-            try:
-                os.unlink(entry.path)
-                removed += 1
-            except OSError:
-                pass
+        if not entry.is_file(follow_symlinks=False):
+            continue
+        if name.startswith(SWAP_PREFIX) and name.endswith(SWAP_SUFFIX):
+            known = name[len(SWAP_PREFIX) : -len(SWAP_SUFFIX)].split("-")
+            if (file_digest(entry.path) or "")[:16] not in known:
+                kept.append(_keep_beside(entry.path, os.path.join(folder, "Recovered.md")))
+                continue
+        elif not (name.startswith(prefix) and name.endswith(suffix)):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed += 1
     return removed
 
 

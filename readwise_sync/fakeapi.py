@@ -303,6 +303,12 @@ class FakeReadwise:
             for hl in book["highlights"]:
                 hl.update(is_deleted=True, updated_at=now)
 
+    def forget_book(self, book_id: int) -> None:
+        """Drop a book from the library entirely: no answer lists it again, not even with
+        ``ids`` and ``includeDeleted`` (as for a book Readwise purged)."""
+        with self._lock:
+            self._books.pop(book_id, None)
+
     # --- fault injection -----------------------------------------------------------------------
 
     def _queue(self, fault: _Fault) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from .models import Book, ExportPage, Highlight, SkippedRecord
@@ -31,6 +31,9 @@ from .models import Book, ExportPage, Highlight, SkippedRecord
 # may carry a time just before that answer's Date.
 OVERLAP = timedelta(minutes=10)
 IDS_PER_REQUEST = 100  # keeps the refetch URL well under common 8 KB limits
+# A Date further than this from both this machine's clock and Readwise's newest change
+# is taken for a wrong header, not for a skewed clock.
+TRUSTED_SKEW = timedelta(days=2)
 
 
 class ExportSource(Protocol):
@@ -73,11 +76,25 @@ class Clock:
                 if stamp is not None and (self.newest_change is None or stamp > self.newest_change):
                     self.newest_change = stamp
 
+    def server_time(self) -> datetime | None:
+        """Readwise's Date, unless it is far from both this machine's clock and the newest
+        change Readwise sent: one wrong header must not carry the cursor off for good."""
+        answered = self.answered_at
+        if answered is None:
+            return None
+        near = [datetime.now(UTC)] + ([self.newest_change] if self.newest_change else [])
+        return answered if any(abs(answered - t) <= TRUSTED_SKEW for t in near) else None
+
     def cursor(self, previous: datetime | None) -> datetime | None:
         """The cursor to save: Readwise's time, else the newest change seen, else the one
-        there was (a cursor never moves back)."""
-        candidates = [t for t in (self.answered_at or self.newest_change, previous) if t]
-        return max(candidates) if candidates else None
+        there was. It may move back (that only asks again for a little more)."""
+        return self.server_time() or self.newest_change or previous
+
+    def behind(self, cursor: datetime) -> bool:
+        """Whether a saved cursor is ahead of Readwise's time (saved from a wrong clock):
+        the run must then save this one, even with nothing else to record."""
+        now = self.server_time()
+        return now is not None and cursor > now + OVERLAP
 
 
 def pages(

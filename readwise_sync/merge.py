@@ -20,7 +20,7 @@ stays where it was.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -244,10 +244,11 @@ def _find_piece(body: str, piece: str, taken: list[Span], start: int = 0) -> Spa
     return None
 
 
-def _leaves_a_trace(body: str, block: str) -> bool:
+def _leaves_a_trace(body: str, block: str, others: Iterable[str] = ()) -> bool:
     """Whether an edited form of ``block`` seems still there (else the user deleted it):
     its link, the start of its text, or, past the user's emphasis and line breaks, most
-    of its runs of three words (all its words, for a block of fewer)."""
+    of its runs of three words (all its words, for a block of fewer) outside the other
+    blocks (``others``: another highlight may repeat its words)."""
     first = block.split("\n", 1)[0]
     link = _LINK_TARGET.search(first)
     if link and len(link.group(1)) >= 8 and link.group(1) in body:
@@ -255,13 +256,19 @@ def _leaves_a_trace(body: str, block: str) -> bool:
     text = first[2:42] if first.startswith("- ") else first[:40]
     if len(text.strip()) >= 8 and text in body:
         return True
+    for other in others:
+        body = body.replace(other, "\n")
     words = _words(block.removeprefix("- "))
     if len(words) < 3:
-        return bool(words) and " ".join(words) in " ".join(_words(body))
+        return bool(words) and f" {' '.join(words)} " in f" {' '.join(_words(body))} "
     runs = {tuple(words[i : i + 3]) for i in range(len(words) - 2)}
     seen = _words(body)
     found = runs & {tuple(seen[i : i + 3]) for i in range(len(seen) - 2)}
     return 2 * len(found) >= len(runs)
+
+
+def _others(last: Layout, hid: int) -> list[str]:
+    return [block for other, block in last.blocks.items() if other != hid]
 
 
 def _words(text: str) -> list[str]:
@@ -379,7 +386,7 @@ def merge_note(
                 edits.append((span[0], end, ""))
                 result.removed += 1
             else:
-                if span is None and _leaves_a_trace(body, written):
+                if span is None and _leaves_a_trace(body, written, _others(last, hid)):
                     result.conflicts.append(Conflict(key, ""))
                 kept_dead[hid] = written
                 if key in last.rendered:
@@ -401,7 +408,7 @@ def merge_note(
             layout.blocks[hid] = written  # the user's edit wins; remember what we wrote
             if key in last.rendered:
                 layout.rendered[key] = last.rendered[key]
-            if _leaves_a_trace(body, written):
+            if _leaves_a_trace(body, written, _others(last, hid)):
                 result.conflicts.append(Conflict(key, upstream))
 
     # New highlights: before the next known block in reading order, else at the section end.
@@ -473,11 +480,12 @@ def adopt_layout(current: str, new: Layout, said: Mapping[int, Said] | None = No
     change in Readwise replaces it); what is not found will be added by the merge.
     The frontmatter stays the user's: only keys it lacks are added.
 
-    ``said`` tells, per highlight, what Readwise has now and whether it changed that
-    after the note was last saved. A bullet found by its clue that no longer says it
-    (an edit Readwise made while the note had no records) is then brought up to date
-    when the note is older than that change, and else is a conflict: never taken, in
-    silence, for the user's text.
+    ``said`` tells, per highlight, what Readwise has now. A bullet found by its clue
+    that no longer says it (Readwise's edit while the note had no records, or the
+    user's own) is then a conflict: the note's text stays and Readwise's is shown,
+    never taken in silence for the user's. (Which one changed can't be told: the
+    note's time against the highlight's ``updated_at`` can't, since Readwise moves
+    that for a tag or a note too, and replacing would lose the user's words.)
     """
     _, body = split_frontmatter(current)
     layout = Layout()
@@ -521,20 +529,15 @@ def adopt_layout(current: str, new: Layout, said: Mapping[int, Said] | None = No
 
 @dataclass(frozen=True)
 class Said:
-    """What Readwise has for one highlight: its text and note, and whether it changed
-    them after the note was last saved."""
+    """What Readwise has for one highlight: its text and its note."""
 
     texts: tuple[str, ...]
-    newer: bool
 
 
 def _adopt_block(layout: Layout, hid: int, text: str, block: str, said: Said | None) -> None:
     layout.blocks[hid] = text
     layout.rendered[f"h:{hid}"] = block  # as written by us: only a later change replaces it
     if said is None or _says(text, said.texts):
-        return
-    if said.newer:  # the note is older than Readwise's change: bring it up to date
-        layout.rendered[f"h:{hid}"] = text
         return
     layout.blocks[hid] = block  # not in the note: the user's version stays, reported
     del layout.rendered[f"h:{hid}"]

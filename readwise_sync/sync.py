@@ -365,7 +365,7 @@ class _Run:
         if stored is not None:
             last = Layout.from_json(stored)
         else:  # no record of what was written: adopt it, as a note of another tool's
-            last = adopt_layout(plain, new, self._said(book, path))
+            last = adopt_layout(plain, new, self._said(book))
         merged = merge_note(plain, last, new, on_delete=self.options.on_delete)
         if crlf:
             merged.text = merged.text.replace("\n", "\r\n")
@@ -428,7 +428,7 @@ class _Run:
         new: Layout,
     ) -> _Write:
         """Take an existing note as this book's: add what it is missing, keep the rest."""
-        layout = adopt_layout(current, new, self._said(book, candidate))
+        layout = adopt_layout(current, new, self._said(book))
         merged = merge_note(current, layout, new, on_delete="keep")
         self.report.adopted.append(candidate)
         log.info("%s: adopted as the note of Readwise book %d", candidate, book.user_book_id)
@@ -457,17 +457,10 @@ class _Run:
         (self.report.offloaded if offloaded else self.report.skipped_busy).append(path)
         return "left for the next run"
 
-    def _said(self, book: Book, path: str) -> dict[int, Said]:
-        """What Readwise has for each highlight, and whether it changed it after the note
-        was last saved: what adoption needs to tell Readwise's edits from the user's."""
-        saved = self.vault.modified_at(path)
-        return {
-            h.id: Said(
-                (h.text, h.note or ""),
-                saved is not None and h.updated_at is not None and h.updated_at.timestamp() > saved,
-            )
-            for h in book.live_highlights()
-        }
+    @staticmethod
+    def _said(book: Book) -> dict[int, Said]:
+        """What Readwise has for each highlight: what adoption checks a bullet against."""
+        return {h.id: Said((h.text, h.note or "")) for h in book.live_highlights()}
 
     # -- doing --------------------------------------------------------------------------------
 
@@ -619,6 +612,9 @@ class _Run:
                 self.failed(write.book_id, write.path, str(exc))
                 return None
             changed = current is None or text_hash(current) != write.base
+        # Its staged text was used up by an attempt that found the note changed (saved,
+        # then undone, say): it must be decided and staged again.
+        changed = changed or (not write.on_disk and write.book_id not in self._staging)
         if not changed:
             return write
         log.info("%s changed while this sync ran; deciding again", write.path)
@@ -628,6 +624,7 @@ class _Run:
         record = self.state.load_notes([write.book_id]).get(write.book_id)
         outcome = self._plan_one(book, record)
         if isinstance(outcome, _Write):
+            outcome.whole = write.whole  # a book decided whole stays so
             self._stage(outcome)
             return outcome
         if self.on_book:
@@ -682,6 +679,7 @@ class _Run:
             for write in again:
                 log.warning("%s kept changing as it was written; left for the next run", write.path)
                 self.report.skipped_busy.append(write.path)
+                self.retry.add(write.book_id)
         self.check_stop()
 
     def _take_staged(self, writes: list[_Write]) -> tuple[set[int], dict[int, StagedNote]]:
@@ -887,11 +885,20 @@ def _sync_locked(
         report.finished_at = datetime.now(UTC)
         report.requests = client.requests_made - requests_before
         report.cloud_copies = list(dict.fromkeys(vault.copies))
+        for path in vault.recovered:  # a save a killed run had swapped out: kept, named
+            log.warning("%s holds a save an interrupted sync had set aside; kept", path)
+            report.copies.append(path)
         # A run that found nothing changed in Readwise (the usual cron run) writes nothing,
         # not even its time: the cursor it would save is no better than the one there, since
         # the next run asks again from that one. Only a run that follows a failed or
         # stopped one records its success, so `status` never shows a failure that is over.
-        quiet = report.books_seen == 0 and cursor is not None and _last_result(state) == "ok"
+        quiet = (
+            report.books_seen == 0
+            and cursor is not None
+            and not retry  # a retried book gone from Readwise: the list is cleared
+            and not clock.behind(cursor)
+            and _last_result(state) == "ok"
+        )
         if not dry_run and not quiet:
             with state.transaction():
                 saved = clock.cursor(previous=state.load_cursor())

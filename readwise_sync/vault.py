@@ -87,6 +87,7 @@ class Vault:
         self._made_dirs: set[Path] = {self.root}  # folders known to exist, inside
         self._new_dirs: list[Path] = []  # folders this object created, in order
         self.copies: list[str] = []  # sync clients' conflict copies met, each with advice
+        self.recovered: list[str] = []  # saves a killed run left in a swap file, now notes
 
     # -- confinement --------------------------------------------------------------------------
 
@@ -311,7 +312,7 @@ class Vault:
         changed = []
         for note, placed in swapped:
             try:
-                settled = durable.settle(placed, note.target, note.digest)
+                settled = durable.settle(placed, os.path.realpath(note.target), note.digest)
             except OSError as exc:
                 raise self._write_error(note.relpath, exc) from exc
             if not settled.done:
@@ -326,7 +327,9 @@ class Vault:
         if not note.guard:
             os.replace(note.temp, note.target)
             return durable.Placed(True)
-        return durable.replace_if_unchanged(note.temp, note.target, note.expect, note.digest)
+        # Through a symlink (to a note inside the vault: path_of checked), to the note itself.
+        target = os.path.realpath(note.target)
+        return durable.replace_if_unchanged(note.temp, target, note.expect, note.digest)
 
     def make_durable(self, staged: Sequence[StagedNote]) -> None:
         """Put the staged notes' data on disk now, ahead of their commits: one flush of
@@ -389,7 +392,9 @@ class Vault:
             removed += self._sweep_temp_files(Path(folder))
         return removed
 
-    @staticmethod
-    def _sweep_temp_files(folder: Path) -> int:
+    def _sweep_temp_files(self, folder: Path) -> int:
         # Once per folder per run, on the first write there: a no-op sync lists no folder.
-        return durable.sweep_folder(os.fspath(folder), TEMP_PREFIX, TEMP_SUFFIX)
+        kept: list[str] = []
+        removed = durable.sweep_folder(os.fspath(folder), TEMP_PREFIX, TEMP_SUFFIX, kept)
+        self.recovered += [Path(path).relative_to(self.root).as_posix() for path in kept]
+        return removed

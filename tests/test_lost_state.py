@@ -11,6 +11,7 @@ from pathlib import Path
 
 from readwise_sync.config import Settings
 from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.merge import Layout, merge_note
 from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
 from readwise_sync.sync import sync_once
@@ -37,9 +38,12 @@ def age(note: Path, seconds: float = 60) -> None:
     os.utime(note, (then, then))
 
 
-def test_after_the_state_is_lost_readwise_edits_reach_untouched_notes(
+def test_after_the_state_is_lost_a_readwise_edit_is_a_conflict_not_the_users_text(
     settings: Settings, fake: FakeReadwise
 ) -> None:
+    """The note still says what Readwise said before: whose the difference is can't be
+    told (see the next test), so it is a conflict that shows Readwise's text, at every
+    sync until it is settled, and the note is left as it is."""
     sync_once(settings)
     vault = settings.vault
     assert vault is not None
@@ -47,14 +51,49 @@ def test_after_the_state_is_lost_readwise_edits_reach_untouched_notes(
     lose_the_state(settings)
     highlight = first_highlight(fake, WALDEN_ID)
     fake.update_highlight(int(highlight["id"]), text="Edited in Readwise, state lost.")  # type: ignore[call-overload]
-    for _ in range(2):  # the first sync adopts; either one must bring the edit
-        report = sync_once(settings)
-    notes = note_files(vault)
-    assert "Edited in Readwise, state lost." in notes[WALDEN]
-    assert str(highlight["text"]) not in notes[WALDEN]
-    assert report.conflicts == []
-    full = sync_once(settings, full=True)
-    assert full.updated == [] and full.conflicts == []
+    report = sync_once(settings)
+    assert report.conflicts == [WALDEN]
+    assert str(highlight["text"]) in note_files(vault)[WALDEN]
+    (waiting,) = conflicts(settings)
+    assert "Edited in Readwise, state lost." in str(waiting["upstream"])
+    fake.update_highlight(int(highlight["id"]), note="And a note.")  # type: ignore[call-overload]
+    assert sync_once(settings).conflicts == [WALDEN]  # still one, not a silent drop
+
+
+def test_a_tag_added_in_readwise_does_not_undo_the_users_wording(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """Readwise moves updated_at for a tag too: the note's time against it proves nothing."""
+    sync_once(settings)
+    vault = settings.vault
+    assert vault is not None
+    note = vault / WALDEN
+    original = "The mass of men lead lives of quiet desperation."
+    reworded = "The mass of men lead lives of quiet, desperate resignation."
+    note.write_text(note.read_text(encoding="utf-8").replace(original, reworded))
+    age(note, 86400)
+    lose_the_state(settings)
+    fake.update_highlight(701000011, tags=[{"id": 77, "name": "favorite"}])
+    report = sync_once(settings)
+    assert reworded in note.read_text(encoding="utf-8")
+    assert report.conflicts == [WALDEN]
+
+
+def test_a_deleted_highlight_whose_words_another_repeats_is_no_conflict() -> None:
+    """Two overlapping highlights of one passage; the user deleted one, Readwise edits it."""
+    one = "- I went to the woods because I wished to live deliberately."
+    two = "- Went to the woods because I wished to live deliberately, to front only the facts."
+    last = Layout(blocks={1: one, 2: two})
+    new = Layout(blocks={1: one.replace("went", "WENT"), 2: two})
+    merged = merge_note("## Highlights\n" + two + "\n", last, new)
+    assert merged.conflicts == []
+
+
+def test_a_short_deleted_highlight_is_no_trace_inside_a_longer_word() -> None:
+    last = Layout(blocks={1: "- Love", 2: "- Loveliness is everywhere in these woods."})
+    new = Layout(blocks={1: "- Love, edited", 2: last.blocks[2]})
+    merged = merge_note("## Highlights\n" + last.blocks[2] + "\n", last, new)
+    assert merged.conflicts == []
 
 
 def test_after_the_state_is_lost_a_note_saved_since_is_a_conflict_not_a_silent_win(
