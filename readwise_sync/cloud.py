@@ -20,7 +20,7 @@ Kopie"); only the English names are known here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -229,9 +229,33 @@ class Folder:
             return CloudFile(name, "conflict", found[0], found[1], certain=False)
         return None
 
+    def copy_or_placeholder(self, name: str, read: Callable[[str], str | None]) -> CloudFile | None:
+        """:meth:`classify`, with a numbered duplicate counted only when its text says so
+        (:func:`confirms_copy`; ``read`` gives the text of a name in this folder)."""
+        made = self.classify(name)
+        if made is None or made.certain:
+            return made
+        copy, original = read(made.name), read(made.original)
+        if copy is None or original is None:
+            return None
+        return made if confirms_copy(copy, original) else None
+
 
 def classify(name: str, siblings: Iterable[str]) -> CloudFile | None:
     """What a sync client made ``name`` as, judged with the other names in its folder
     (``name`` itself may be among them); None for an ordinary file. To classify a
     whole folder, build one :class:`Folder` and ask it for each name."""
     return Folder(siblings).classify(name)
+
+
+_LINK = re.compile(r"\]\(([^()\s]+)\)")
+
+
+def confirms_copy(copy_text: str, original_text: str) -> bool:
+    """Whether a numbered duplicate ("Title 2.md") holds its original's text: it shares
+    most of its links (highlight, Kindle and Readwise links identify a document), or is
+    the same text. A note of its own title ("Chapter 2") shares none of them."""
+    if copy_text == original_text:
+        return True
+    links = set(_LINK.findall(copy_text))
+    return bool(links) and 2 * len(links & set(_LINK.findall(original_text))) >= len(links)

@@ -29,6 +29,7 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path, PurePosixPath
 
 from . import cloud, durable
@@ -38,8 +39,7 @@ TEMP_PREFIX = ".readwise-sync-"
 TEMP_SUFFIX = ".tmp"
 
 
-# How many parsed note paths a Vault keeps (a few pages' worth).
-_MAX_TARGETS = 1024
+_MAX_TARGETS = 1024  # parsed note paths a Vault keeps (a few pages' worth)
 # How long a replaced note's old text is kept after its swap, for a save that opened the
 # file just before the swap to land in it (and be given back rather than lost).
 SETTLE_SECONDS = 0.005
@@ -47,14 +47,19 @@ SETTLE_SECONDS = 0.005
 SYNCFS_MIN_BATCH = 4
 
 
+def _text_of(folder: str, name: str) -> str | None:
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return Path(folder, name).read_text(encoding="utf-8")
+    return None
+
+
 @dataclass
 class StagedNote:
     """A note's new text, written to its temporary file but not yet in place.
 
-    No file descriptor is kept open: a first sync stages thousands of notes, more than
-    a process may hold open (256 by default on macOS). Paths are kept as text: a first
-    sync of 10,000 documents holds 10,000 of these, and ``Path`` objects took twice the
-    memory.
+    No file descriptor is kept open (a first sync stages more notes than a process may
+    hold open: 256 by default on macOS), and paths are kept as text (``Path`` objects
+    took twice the memory at 10,000 notes).
     """
 
     relpath: str
@@ -168,12 +173,11 @@ class Vault:
         target = self.path_of(relpath)
         if target.with_name(cloud.placeholder_name(target.name)).exists():
             return True
-        try:
+        with contextlib.suppress(FileNotFoundError):
             info = target.stat()
-        except FileNotFoundError:
-            return False
-        flags, attributes = getattr(info, "st_flags", 0), getattr(info, "st_file_attributes", 0)
-        return cloud.offloaded(st_flags=flags, file_attributes=attributes)
+            flags, attributes = getattr(info, "st_flags", 0), getattr(info, "st_file_attributes", 0)
+            return cloud.offloaded(st_flags=flags, file_attributes=attributes)
+        return False
 
     def modified_at(self, relpath: str) -> float | None:
         """When the note was last saved (seconds since the epoch); None when it isn't there."""
@@ -210,8 +214,8 @@ class Vault:
             for name in sorted(files):
                 if not name.endswith(".md") or name.startswith("."):
                     continue
-                made = names.classify(name)
-                if made is not None and made.certain:
+                made = names.copy_or_placeholder(name, partial(_text_of, folder))
+                if made is not None:
                     self.copies.append(made.advice(base.as_posix() if base.parts else ""))
                     continue
                 yield (base / name).as_posix()
@@ -231,11 +235,10 @@ class Vault:
         expect: str | None = None,
         digest: str | None = None,
     ) -> StagedNote:
-        """Write a note's new text to a temporary file beside it; :meth:`commit` puts it
-        in place. With ``guard``, only if the note then still hashes to ``expect`` (None:
-        only if there is no note); ``digest`` is the text's own hash, if known already.
-        Raises :class:`ReadOnlyNote` or :class:`OutsideVault` with nothing written.
-        """
+        """Write a note's new text to a temporary file beside it, for :meth:`commit`
+        (with ``guard``: only if the note still hashes to ``expect``, or for None is not
+        there; ``digest``: the text's hash, if known). Raises :class:`ReadOnlyNote` or
+        :class:`OutsideVault` with nothing written."""
         target = self._ensure_folder(relpath)
         if target.parent not in self._swept:
             self._swept.add(target.parent)
@@ -268,12 +271,10 @@ class Vault:
     def commit(self, staged: Sequence[StagedNote]) -> list[tuple[StagedNote, str | None]]:
         """Make the staged notes' data durable, then put each in place.
 
-        A guarded note (see :class:`StagedNote`) is put in place only if it still holds
-        what it was decided from; the ones that changed meanwhile are returned, each with
-        the vault-relative name of a copy kept beside it, if one had to be (see
-        :func:`durable.replace_if_unchanged`), and are left as the user has them.
-        On an error the notes not yet put in place are left as they were (their
-        temporary files removed) and :class:`VaultError` names the note that failed.
+        A guarded note (see :class:`StagedNote`) goes in only if it still holds what it
+        was decided from: the ones that changed are returned (left as the user has them),
+        each with the name of a copy kept beside it, if one had to be. On an error the
+        rest are left as they were and :class:`VaultError` names the note that failed.
         """
         pending = list(staged)
         if not pending:
@@ -373,8 +374,7 @@ class Vault:
         self._dirty_dirs.clear()
 
     def remove_new_empty_folders(self) -> None:
-        """Remove the folders this object created that hold nothing (a run that staged
-        notes, then failed before putting them in place, leaves no empty folder)."""
+        """Remove the folders this object made that hold nothing (after a failed run)."""
         for folder in reversed(self._new_dirs):
             with contextlib.suppress(OSError):  # not empty, or gone: leave it
                 folder.rmdir()

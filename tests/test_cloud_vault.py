@@ -4,6 +4,7 @@ just saved are never adopted, never written over, and each is reported with what
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 
@@ -103,3 +104,43 @@ def test_notes_the_tool_wrote_itself_are_not_held_back(
     fake.add_highlight(38100452, text="Another one.", location=9)
     assert sync_once(quiet).updated == [WALDEN]  # just written by us: not the user's save
     assert Path(settings.vault, WALDEN).exists()  # type: ignore[arg-type]
+
+
+def test_an_icloud_duplicate_holding_the_notes_text_is_never_taken_for_it(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    vault = settings.vault
+    assert vault is not None
+    note = vault / WALDEN
+    duplicate = note.with_name("Walden 2.md")
+    duplicate.write_text(note.read_text(encoding="utf-8") + "\nTyped on the phone.\n")
+    copy_text = duplicate.read_text(encoding="utf-8")
+    shutil.rmtree(settings.state_dir)  # every note is looked for again, by its content
+    report = sync_once(settings)
+    assert WALDEN in report.adopted and "Readwise/Books/Walden 2.md" not in report.adopted
+    assert duplicate.read_text(encoding="utf-8") == copy_text
+    assert any("Walden 2.md looks like" in line for line in report.cloud_copies)
+
+
+def test_a_note_named_like_a_duplicate_but_of_its_own_is_an_ordinary_note(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """ "Chapter 2.md" beside "Chapter.md", each another document's: both adopted."""
+    vault = settings.vault
+    assert vault is not None
+    for book_id, title in ((801, "Chapter"), (802, "Chapter 2")):
+        fake.add_book(
+            {
+                "user_book_id": book_id,
+                "title": title,
+                "category": "books",
+                "highlights": [{"id": book_id * 10, "text": f"Words of {title}.", "location": 1}],
+            }
+        )
+    first = sync_once(settings)
+    assert {"Readwise/Books/Chapter.md", "Readwise/Books/Chapter 2.md"} <= set(first.created)
+    shutil.rmtree(settings.state_dir)  # adopt them again, as notes of another tool
+    again = sync_once(settings)
+    assert again.created == []
+    assert {"Readwise/Books/Chapter.md", "Readwise/Books/Chapter 2.md"} <= set(again.adopted)
