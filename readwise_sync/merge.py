@@ -246,9 +246,7 @@ def _find_piece(body: str, piece: str, taken: list[Span], start: int = 0) -> Spa
 
 def _leaves_a_trace(body: str, block: str, others: Iterable[str] = ()) -> bool:
     """Whether an edited form of ``block`` seems still there (else the user deleted it):
-    its link, the start of its text, or, past the user's emphasis and line breaks, most
-    of its runs of three words (all its words, for a block of fewer) outside the other
-    blocks (``others``: another highlight may repeat its words)."""
+    its link, the start of its text, or most of its words (see :func:`_words_remain`)."""
     first = block.split("\n", 1)[0]
     link = _LINK_TARGET.search(first)
     if link and len(link.group(1)) >= 8 and link.group(1) in body:
@@ -256,6 +254,13 @@ def _leaves_a_trace(body: str, block: str, others: Iterable[str] = ()) -> bool:
     text = first[2:42] if first.startswith("- ") else first[:40]
     if len(text.strip()) >= 8 and text in body:
         return True
+    return _words_remain(body, block, others)
+
+
+def _words_remain(body: str, block: str, others: Iterable[str]) -> bool:
+    """Past the user's emphasis and line breaks, most of the block's runs of three words
+    (all its words, for a block of fewer) outside the other blocks (``others``: another
+    highlight may repeat its words)."""
     for other in others:
         body = body.replace(other, "\n")
     words = _words(block.removeprefix("- "))
