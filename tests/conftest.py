@@ -88,3 +88,12 @@ def run_cli(
         timeout=timeout,
         stdin=subprocess.DEVNULL,
     )
+
+
+def first_sync(settings: Settings, note: str = "Readwise/Books/Walden.md") -> tuple[Path, Path]:
+    """Sync the library once; the vault, and the file of one of its notes."""
+    from readwise_sync.sync import sync_once
+
+    sync_once(settings)
+    assert settings.vault is not None
+    return settings.vault, settings.vault / note

@@ -12,7 +12,7 @@ from readwise_sync.config import Settings
 from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.sync import sync_once
 
-from .conftest import note_files
+from .conftest import first_sync, note_files
 
 WALDEN = "Readwise/Books/Walden.md"
 
@@ -20,10 +20,7 @@ WALDEN = "Readwise/Books/Walden.md"
 def test_an_offloaded_note_is_not_deleted_nor_written_again(
     settings: Settings, fake: FakeReadwise
 ) -> None:
-    sync_once(settings)
-    vault = settings.vault
-    assert vault is not None
-    note = vault / WALDEN
+    _, note = first_sync(settings)
     placeholder = note.with_name(".Walden.md.icloud")
     placeholder.write_bytes(b"bplist00")  # iCloud keeps the text in the cloud
     note.unlink()
@@ -56,10 +53,7 @@ def note_files_before(settings: Settings, fake: FakeReadwise) -> dict[str, str]:
 def test_a_conflict_copy_is_never_adopted_and_is_reported(
     settings: Settings, fake: FakeReadwise
 ) -> None:
-    sync_once(settings)
-    vault = settings.vault
-    assert vault is not None
-    note = vault / WALDEN
+    _, note = first_sync(settings)
     copy = note.with_name("Walden.sync-conflict-20240115-093012-ABCDEFG.md")
     copy.write_text(note.read_text(encoding="utf-8") + "\nOn the other laptop.\n", encoding="utf-8")
     note.unlink()  # the note is gone; only Syncthing's copy holds its text
@@ -109,10 +103,7 @@ def test_notes_the_tool_wrote_itself_are_not_held_back(
 def test_an_icloud_duplicate_holding_the_notes_text_is_never_taken_for_it(
     settings: Settings, fake: FakeReadwise
 ) -> None:
-    sync_once(settings)
-    vault = settings.vault
-    assert vault is not None
-    note = vault / WALDEN
+    _, note = first_sync(settings)
     duplicate = note.with_name("Walden 2.md")
     duplicate.write_text(note.read_text(encoding="utf-8") + "\nTyped on the phone.\n")
     copy_text = duplicate.read_text(encoding="utf-8")

@@ -16,7 +16,7 @@ from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
 from readwise_sync.sync import sync_once
 
-from .conftest import note_files
+from .conftest import first_sync, note_files
 
 WALDEN = "Readwise/Books/Walden.md"
 WALDEN_ID = 38100452
@@ -64,10 +64,7 @@ def test_a_tag_added_in_readwise_does_not_undo_the_users_wording(
     settings: Settings, fake: FakeReadwise
 ) -> None:
     """Readwise moves updated_at for a tag too: the note's time against it proves nothing."""
-    sync_once(settings)
-    vault = settings.vault
-    assert vault is not None
-    note = vault / WALDEN
+    _, note = first_sync(settings)
     original = "The mass of men lead lives of quiet desperation."
     reworded = "The mass of men lead lives of quiet, desperate resignation."
     note.write_text(note.read_text(encoding="utf-8").replace(original, reworded))
