@@ -326,8 +326,9 @@ def sync(
     stop_progress()
     _print_report(report, quiet, verbose)
     if report.failed:
-        for _, why in report.failed if quiet else ():
-            click.echo(f"readwise-sync: {why}", err=True)
+        if quiet:  # errors still show with -q
+            for _, why in report.failed:
+                click.echo(f"readwise-sync: {why}", err=True)
         _leave(PARTLY_DONE)
 
 

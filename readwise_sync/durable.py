@@ -28,6 +28,7 @@ import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 # A note's new text while it is swapped in: see replace_if_unchanged.
@@ -157,22 +158,16 @@ def replace_if_unchanged(temp: str, target: str, expect: str | None, ours: str) 
     except FileNotFoundError:  # the note was deleted meanwhile
         _unlink(swap)
         return Placed(False)
-    temp = swap if swapped else _renamed(swap, temp)
     if not swapped:
         if file_digest(target) != expect:
-            _unlink(temp)
+            _unlink(swap)
             return Placed(False)
-        os.replace(temp, target)
+        os.replace(swap, target)
         return Placed(True)
-    digest, stamp = _digest_and_stamp(temp)
+    digest, stamp = _digest_and_stamp(swap)
     if digest == expect:  # what came out is what was decided from
-        return Placed(True, old=temp, stamp=stamp)
-    return _give_back(temp, target, ours)
-
-
-def _renamed(source: str, target: str) -> str:
-    os.rename(source, target)
-    return target
+        return Placed(True, old=swap, stamp=stamp)
+    return _give_back(swap, target, ours)
 
 
 def settle(placed: Placed, target: str, ours: str) -> Placed:
@@ -314,3 +309,10 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def text_in(folder: str, name: str) -> str | None:
+    """The text of a file in a folder; None when it can't be read as UTF-8 text."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        return Path(folder, name).read_text(encoding="utf-8")
+    return None

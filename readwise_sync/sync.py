@@ -269,7 +269,7 @@ class _Run:
         (``free``: the caller just saw that no file is at ``default``.)"""
         occupied: set[str] = set()
         path = default or self._default_path(book)
-        while not free and (self.vault.exists(path) or self.vault.offloaded(path)):
+        while not free and (self.vault.exists(path) or self.vault.has_placeholder(path)):
             occupied.add(naming.name_key(path))
             path = self._default_path(book, occupied)
         self.claimed.add(naming.name_key(path))
@@ -293,9 +293,11 @@ class _Run:
             return "unchanged"  # same rendering as last time: no need to even read the note
 
         path = record.path
-        if self.vault.offloaded(path):  # reading it would wait for a download
-            return self._left(book, path, "is offloaded to iCloud: download it", offloaded=True)
+        if self.vault.dataless(path):  # reading it would wait for a download
+            return self._offloaded(book, path)
         current = self.vault.read_text(path)
+        if current is None and self.vault.has_placeholder(path):
+            return self._offloaded(book, path)
         holder = self.state.path_holder(naming.name_key(path))
         if current is not None and self._held_by_another(record, holder):
             # This book let go of the path (its note went missing) and another book's
@@ -339,7 +341,7 @@ class _Run:
 
         digest = text_hash(current)
         if digest not in (record.hash, record.pending_hash) and self._just_saved(path):
-            return self._left(book, path, "was saved moments ago (quiet_period)")
+            return self._left(book.user_book_id, path, "was saved moments ago (quiet_period)")
         last_hash, last_render, pending = record.hash, record.render_hash, False
         if record.pending_hash is not None and digest == record.pending_hash:
             last_hash, last_render, pending = record.pending_hash, record.pending_render_hash, True
@@ -392,7 +394,7 @@ class _Run:
             return "empty"  # nothing to show yet; the note comes with the first highlight
         candidate = self.owners.index().find(book, by_title=True) if self.options.adopt else None
         default = self._default_path(book)
-        default_exists = self.vault.exists(default) or self.vault.offloaded(default)
+        default_exists = self.vault.exists(default) or self.vault.has_placeholder(default)
         if candidate is None and default_exists:
             # A file sits where this note would go. If it is this book's note (made by
             # another tool, and not another book's note moved there), adopt it;
@@ -445,15 +447,19 @@ class _Run:
             conflicts=[(c.block_id, c.upstream) for c in merged.conflicts],
         )
 
+    def _offloaded(self, book: Book, path: str) -> str:
+        why = "is offloaded to iCloud: download it"
+        return self._left(book.user_book_id, path, why, offloaded=True)
+
     def _just_saved(self, path: str) -> bool:
         saved = self.vault.modified_at(path)
         quiet = self.options.quiet_period
         return saved is not None and cloud.too_recent(saved, time.time(), quiet)
 
-    def _left(self, book: Book, path: str, why: str, *, offloaded: bool = False) -> str:
+    def _left(self, book_id: int, path: str, why: str, *, offloaded: bool = False) -> str:
         """A note left alone this run, and its book fetched again by the next one."""
         log.info("%s %s; left for the next run", path, why)
-        self.retry.add(book.user_book_id)
+        self.retry.add(book_id)
         (self.report.offloaded if offloaded else self.report.skipped_busy).append(path)
         return "left for the next run"
 
@@ -677,9 +683,7 @@ class _Run:
             self.write_page(again, attempt + 1)
         elif again:
             for write in again:
-                log.warning("%s kept changing as it was written; left for the next run", write.path)
-                self.report.skipped_busy.append(write.path)
-                self.retry.add(write.book_id)
+                self._left(write.book_id, write.path, "kept changing as it was written")
         self.check_stop()
 
     def _take_staged(self, writes: list[_Write]) -> tuple[set[int], dict[int, StagedNote]]:
@@ -830,8 +834,6 @@ def _sync_locked(
     requests_before = client.requests_made
     state = State.open(state_db_path(settings.state_dir, vault.root))
     try:
-        started = report.started_at
-        assert started is not None
         if state.was_writing() and not dry_run:
             # A run died while writing: its hidden temporary files may be left in any folder.
             swept = vault.sweep_temp_files()

@@ -40,17 +40,12 @@ TEMP_SUFFIX = ".tmp"
 
 
 _MAX_TARGETS = 1024  # parsed note paths a Vault keeps (a few pages' worth)
+_STAT_FLAGS = any(hasattr(os.stat_result, a) for a in ("st_flags", "st_file_attributes"))
 # How long a replaced note's old text is kept after its swap, for a save that opened the
 # file just before the swap to land in it (and be given back rather than lost).
 SETTLE_SECONDS = 0.005
 # Below this many notes a batch fsyncs each file: cheaper than flushing the file system.
 SYNCFS_MIN_BATCH = 4
-
-
-def _text_of(folder: str, name: str) -> str | None:
-    with contextlib.suppress(OSError, UnicodeDecodeError):
-        return Path(folder, name).read_text(encoding="utf-8")
-    return None
 
 
 @dataclass
@@ -167,24 +162,27 @@ class Vault:
     def exists(self, relpath: str) -> bool:
         return self.path_of(relpath).exists()
 
-    def offloaded(self, relpath: str) -> bool:
-        """Whether the note's text is only in the cloud: an iCloud placeholder holds its
-        place, or the file has no data on disk (reading it would wait for a download)."""
+    def has_placeholder(self, relpath: str) -> bool:
+        """Whether an iCloud placeholder holds the (missing) note's place."""
         target = self.path_of(relpath)
-        if target.with_name(cloud.placeholder_name(target.name)).exists():
-            return True
+        return target.with_name(cloud.placeholder_name(target.name)).exists()
+
+    def dataless(self, relpath: str) -> bool:
+        """Whether the note has no data on disk, so reading it would wait for a download
+        (only macOS and Windows can tell; elsewhere nothing is asked)."""
+        if not _STAT_FLAGS:
+            return False
         with contextlib.suppress(FileNotFoundError):
-            info = target.stat()
+            info = self.path_of(relpath).stat()
             flags, attributes = getattr(info, "st_flags", 0), getattr(info, "st_file_attributes", 0)
             return cloud.offloaded(st_flags=flags, file_attributes=attributes)
         return False
 
     def modified_at(self, relpath: str) -> float | None:
         """When the note was last saved (seconds since the epoch); None when it isn't there."""
-        try:
+        with contextlib.suppress(FileNotFoundError):
             return self.path_of(relpath).stat().st_mtime
-        except FileNotFoundError:
-            return None
+        return None
 
     def read_text(self, relpath: str) -> str | None:
         """The note's text, or None when there is no such file."""
@@ -214,7 +212,7 @@ class Vault:
             for name in sorted(files):
                 if not name.endswith(".md") or name.startswith("."):
                     continue
-                made = names.copy_or_placeholder(name, partial(_text_of, folder))
+                made = names.copy_or_placeholder(name, partial(durable.text_in, folder))
                 if made is not None:
                     self.copies.append(made.advice(base.as_posix() if base.parts else ""))
                     continue

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,16 +43,16 @@ def vault(tmp_path: Path) -> Path:
     return path
 
 
+def settings_for(server: FakeReadwise, vault: Path, state_dir: Path, **kw: Any) -> Settings:
+    """Settings for a sync of ``vault`` from ``server`` (overrides in ``kw``)."""
+    options: dict[str, Any] = {"timezone": "Europe/Madrid", "timeout": 5}
+    options.update(kw)
+    return Settings(vault=vault, token=TOKEN, api_url=server.url, state_dir=state_dir, **options)
+
+
 @pytest.fixture
 def settings(fake: FakeReadwise, vault: Path, tmp_path: Path) -> Settings:
-    return Settings(
-        vault=vault,
-        token=TOKEN,
-        api_url=fake.url,
-        state_dir=tmp_path / "state",
-        timezone="Europe/Madrid",
-        timeout=5,
-    )
+    return settings_for(fake, vault, tmp_path / "state")
 
 
 def fast_client(server: FakeReadwise, **kw: object) -> ReadwiseClient:

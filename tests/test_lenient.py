@@ -24,7 +24,7 @@ from readwise_sync.models import Book, ExportPage, Highlight
 from readwise_sync.naming import note_relpath
 from readwise_sync.sync import sync_once
 
-from .conftest import REFDATA, TOKEN, need_shared, note_files
+from .conftest import REFDATA, TOKEN, need_shared, note_files, settings_for
 
 
 def book(**kw: Any) -> dict[str, Any]:
@@ -384,14 +384,8 @@ def library() -> list[dict[str, Any]]:
 def sync_settings(tmp_path: Path, fake: FakeReadwise) -> tuple[Settings, Path]:
     vault = tmp_path / "vault"
     vault.mkdir()
-    return Settings(
-        vault=vault,
-        token=TOKEN,
-        api_url=fake.url,
-        state_dir=tmp_path / "state",
-        timezone="UTC",
-        retries=0,
-    ), vault
+    conf = settings_for(fake, vault, tmp_path / "state", timezone="UTC", retries=0, timeout=30)
+    return conf, vault
 
 
 def test_a_library_with_odd_values_syncs_every_document(
