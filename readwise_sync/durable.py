@@ -25,15 +25,23 @@ import errno
 import hashlib
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 from typing import Any
 
 # A note's new text while it is swapped in: see replace_if_unchanged.
 SWAP_PREFIX = ".readwise-sync-swap-"
 SWAP_SUFFIX = ".tmp"
+# How long a replaced note's old file may wait for an editor that has it open to close it.
+CLOSE_WAIT = 2.0
 _AT_FDCWD = -100
 _RENAME_NOREPLACE = 1
 _RENAME_EXCHANGE = 2
@@ -176,6 +184,7 @@ def settle(placed: Placed, target: str, ours: str) -> Placed:
     goes back in place of ours (and the note counts as changed)."""
     if placed.old is None:
         return placed
+    _wait_until_closed(placed.old)
     try:
         info = os.lstat(placed.old)
     except FileNotFoundError:
@@ -188,6 +197,36 @@ def settle(placed: Placed, target: str, ours: str) -> Placed:
     except FileNotFoundError:  # the note itself was deleted meanwhile: keep the text
         return Placed(False, _keep_beside(placed.old, target))
     return _after_give_back(placed.old, target, ours)
+
+
+def _wait_until_closed(path: str, limit: float = CLOSE_WAIT) -> None:
+    """Wait, a bounded time, until no other process has the file open: a Linux write
+    lease is granted only then. An editor that opened the note just before the swap may
+    still write into this, its old file; once the lease is had, nobody can (the file's
+    name is ours alone). Where leases don't exist or aren't ours to take (another user's
+    file, a network file system), the settle time has to do."""
+    setlease = getattr(fcntl, "F_SETLEASE", None) if fcntl is not None else None
+    if setlease is None:
+        return
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except OSError:
+        return
+    deadline = time.monotonic() + limit
+    try:
+        while True:
+            try:
+                fcntl.fcntl(fd, setlease, fcntl.F_WRLCK)
+                fcntl.fcntl(fd, setlease, fcntl.F_UNLCK)
+                return
+            except BlockingIOError:  # open elsewhere: its write may still come
+                if time.monotonic() > deadline:
+                    return
+                time.sleep(0.002)
+            except OSError:
+                return
+    finally:
+        os.close(fd)
 
 
 def _give_back(temp: str, target: str, ours: str) -> Placed:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,3 +115,30 @@ def test_when_both_texts_changed_both_are_kept(tmp_path: Path) -> None:
     assert Path(settled.copy).read_bytes() == b"new\ntyped on the new text\n"
     assert Path(settled.copy).name == "note (saved during sync 1).md"
     assert os.path.dirname(settled.copy) == str(tmp_path)
+
+
+def test_a_save_through_a_file_held_open_past_the_settle_time_is_given_back(
+    tmp_path: Path,
+) -> None:
+    """An editor slow to write (a busy machine) through the file it opened before the
+    swap: the old file is not removed while it is still open elsewhere."""
+    note = tmp_path / "note.md"
+    note.write_bytes(b"old\n")
+    handle = open(note, "ab")  # noqa: SIM115 (closed by the editor's thread below)
+    temp = staged(tmp_path, b"new\n")
+    placed = durable.replace_if_unchanged(temp, str(note), digest(b"old\n"), digest(b"new\n"))
+    if placed.old is None:
+        handle.close()
+        pytest.skip("this file system cannot swap names")
+
+    def editor() -> None:
+        time.sleep(0.2)
+        handle.write(b"saved late\n")
+        handle.close()
+
+    thread = threading.Thread(target=editor)
+    thread.start()
+    settled = durable.settle(placed, str(note), digest(b"new\n"))
+    thread.join()
+    assert not settled.done
+    assert note.read_bytes() == b"old\nsaved late\n"
