@@ -2,14 +2,16 @@
 
 The only place that turns errors into messages and exit codes:
 
-    0  done             2  usage or config error
-    1  sync failed      3  token rejected
-                        4  another run holds the vault's lock
+    0  done             3  token rejected
+    1  sync failed      4  another run holds the vault's lock
+    2  usage or config  5  done but for the documents named (retried next run)
+       error          130  stopped by SIGTERM or Ctrl-C
 
 A user's mistake is one clear line on stderr, never a traceback (``-v``
 adds the traceback of an unexpected error). On a terminal a progress line
-shows while notes are written; otherwise, as under cron, plain log lines.
-The closing summary goes to stdout, unless ``-q``.
+shows while a sync runs; under cron only the summary and what needs the
+user's attention (stdout) and errors (stderr). The sentences themselves are
+in :mod:`wording`; ``-q`` leaves only errors.
 """
 
 from __future__ import annotations
@@ -26,15 +28,24 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .errors import ConfigError, Interrupted, Locked, ReadwiseSyncError, TokenRejected
+from .errors import ConfigError, Interrupted, Locked, ReadwiseSyncError
+from .logs import add_log_file, said_once, setup_logging
+from .wording import (
+    demo_lines,
+    exposed_token,
+    failure_line,
+    init_lines,
+    report_lines,
+    status_lines,
+)
 
 if TYPE_CHECKING:  # imported where used: `--version` and `--help` need none of it
     from .config import Settings
+    from .progress import Progress
 
 log = logging.getLogger("readwise_sync")
 
 
-_STAMPED = "%(asctime)s %(levelname)s %(message)s"
 # Exit code of a sync that synced everything but some documents (each named): retried next run.
 PARTLY_DONE = 5
 
@@ -46,78 +57,6 @@ def _freeze_imports() -> None:
     import gc
 
     gc.freeze()
-
-
-def _setup_logging(verbose: int, quiet: bool, *, daemon: bool = False) -> None:
-    level = (
-        logging.ERROR
-        if quiet
-        else logging.DEBUG
-        if verbose > 1
-        else logging.INFO
-        if verbose or daemon
-        else logging.WARNING
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    # Timestamps and levels always: under cron or journald a line without its time is
-    # hard to place. (Errors meant for the user come as plain `readwise-sync: ...` lines.)
-    handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
-    handler.setLevel(level)  # its own level: a log file may want more than the terminal
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # httpx logs every request at INFO; only -vv wants that much. URLs never hold the token.
-    logging.getLogger("httpx").setLevel(logging.INFO if verbose > 1 else logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("filelock").setLevel(logging.WARNING)
-    # apscheduler narrates every job run; the daemon logs what matters itself.
-    logging.getLogger("apscheduler").setLevel(logging.INFO if verbose > 1 else logging.ERROR)
-
-
-def _add_log_file(settings: Settings) -> None:
-    """``log_file`` in the config: also log to a rotating file (1 MB, 3 old ones kept)."""
-    if settings.log_file is None:
-        return
-    from logging.handlers import RotatingFileHandler
-
-    try:
-        settings.log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        _create_private(settings.log_file)  # it names the user's books, like the state
-    except OSError as exc:
-        raise ConfigError(f"log_file: cannot write {settings.log_file} ({exc.strerror})") from exc
-    handler = RotatingFileHandler(
-        settings.log_file, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
-    )
-    handler.rotator = _rotate_private
-    handler.setFormatter(logging.Formatter(_STAMPED, datefmt="%Y-%m-%d %H:%M:%S"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(min(root.level, logging.INFO))
-
-
-def _create_private(path: str | Path) -> None:
-    """Create the file with mode 0600 if it is missing; an existing one keeps its mode."""
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
-
-
-def _rotate_private(source: str, dest: str) -> None:
-    if os.path.exists(source):
-        os.replace(source, dest)
-    _create_private(source)  # before the handler opens it, which would make it 0644
-
-
-def _exposed_token(settings: Settings) -> str | None:
-    """A warning when the file holding the token is open to others (the mode `check` and
-    `sync` warn of), else None."""
-    holder = settings.token_path
-    try:
-        exposed = holder is not None and os.name == "posix" and holder.stat().st_mode & 0o077
-    except OSError:
-        return None
-    if not exposed:
-        return None
-    return f"{holder} holds the token and is readable by others; run: chmod 600 {holder}"
 
 
 def _graceful_stop() -> threading.Event:
@@ -147,7 +86,9 @@ def _leave(code: int | str | None) -> NoReturn:
 
 
 def _fail(error: BaseException, verbose: int, quiet: bool = False) -> NoReturn:
-    """Print one line per problem and exit with the error's code."""
+    """Print one line per problem and exit with the error's code. No Python text reaches
+    the user: a file error is the file and the reason, anything else a plain line (the
+    traceback only with -v)."""
     if isinstance(error, Locked) and quiet:
         sys.exit(error.exit_code)  # cron with -q: another run is on it, nothing to say
     if isinstance(error, ReadwiseSyncError):
@@ -159,8 +100,7 @@ def _fail(error: BaseException, verbose: int, quiet: bool = False) -> NoReturn:
         import traceback
 
         traceback.print_exception(error)
-    reason = f"{type(error).__name__}: {error}"
-    click.echo(f"readwise-sync: unexpected error ({reason}); run with -v for details", err=True)
+    click.echo(f"readwise-sync: {failure_line(error)}", err=True)
     sys.exit(1)
 
 
@@ -173,7 +113,11 @@ def _settings(config: Path | None, vault: Path | None, state_dir: Path | None) -
 def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     """The options every command takes."""
     options = [
-        click.option("--vault", type=click.Path(path_type=Path), help="The Obsidian vault folder."),
+        click.option(
+            "--vault",
+            type=click.Path(path_type=Path),
+            help="The Obsidian vault folder (default: READWISE_SYNC_VAULT, else the config's).",
+        ),
         click.option(
             "--config",
             type=click.Path(path_type=Path, dir_okay=False),
@@ -195,77 +139,48 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+_ENVIRONMENT = """\b
+Environment (an option given wins):
+  READWISE_TOKEN           the Readwise access token (wins over the config's)
+  READWISE_SYNC_VAULT      the vault, for --vault
+  READWISE_SYNC_CONFIG     the config file, for --config
+  READWISE_SYNC_STATE_DIR  the state folder, for --state-dir
+  READWISE_API_URL         the API (default https://readwise.io)"""
+
+
+class _Command(click.Command):
+    """A command whose --help ends with the environment variables it reads."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("epilog", _ENVIRONMENT)
+        super().__init__(*args, **kwargs)
+
+
+class _Group(click.Group):
+    command_class = _Command
+    group_class = type  # subgroups (service) are of this class too, and so their commands
+
+
+@click.group(
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_ENVIRONMENT
+)
 @click.version_option(__version__, prog_name="readwise-sync")
 def main() -> None:
     """Keep an Obsidian vault in step with your Readwise library."""
 
 
-def _progress(quiet: bool) -> tuple[Callable[..., None] | None, Callable[[], None]]:
-    """A live 'N documents' line on a terminal; nothing otherwise (cron gets log lines)."""
-    if quiet or not sys.stderr.isatty():
-        return None, lambda: None
-    from rich.progress import Progress, SpinnerColumn, TextColumn
+def _progress(quiet: bool, verbose: int) -> tuple[Progress, Callable[[], None]]:
+    """What a sync shows as it goes: a live line on a terminal (documents in, decided,
+    notes written, highlights of the export's total); with -v a log line per page;
+    otherwise, as under cron, nothing (the summary says what was done)."""
+    from .progress import SILENT, LiveLine, Tally
 
-    progress = Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), transient=True, console=None
-    )
-    progress.start()
-    task = progress.add_task("syncing", total=None)
-    counts = {"seen": 0, "written": 0}
-
-    def on_book(book_id: int, outcome: str) -> None:
-        counts["seen"] += 1
-        if outcome in ("created", "updated"):
-            counts["written"] += 1
-        progress.update(
-            task, description=f"{counts['seen']} documents, {counts['written']} notes written"
-        )
-
-    return on_book, progress.stop
-
-
-def _print_report(report: Any, quiet: bool, verbose: int = 0) -> None:
     if quiet:
-        return
-    if report.dry_run:  # with -v the same lines came as log lines already
-        created = set(report.created)
-        for path, what in report.changes:
-            verb = "would create" if path in created else "would update"
-            click.echo(f"{verb} {path}: {what}")
-    notes = [
-        ("has conflicts, your text kept (see `readwise-sync status`)", report.conflicts),
-        (
-            "deleted by you, not recreated (--recreate-deleted brings it back)",
-            report.skipped_missing,
-        ),
-        ("read-only or outside the vault, left untouched", report.skipped_readonly),
-        ("deleted in Readwise, kept in the vault", report.deleted_upstream),
-        (
-            "being edited (just saved, or saved as it was written); left for the next run",
-            report.skipped_busy,
-        ),
-        (
-            "offloaded to iCloud (only in the cloud); download it and the next sync updates it",
-            report.offloaded,
-        ),
-        (
-            "a version you saved while the sync wrote the note, kept apart: take what you"
-            " want from it into the note, then delete it",
-            report.copies,
-        ),
-        ("existing note adopted", report.adopted),
-    ]
-    for label, paths in notes:
-        for path in paths:
-            click.echo(f"{path}: {label}")
-    for old, new in report.moved:
-        click.echo(f"{new}: moved from {old}, followed")
-    for advice in report.cloud_copies:
-        click.echo(advice)
-    for _, why in report.failed:
-        click.echo(f"{why}; the rest synced, this one is tried again next run")
-    click.echo(report.summary())
+        return SILENT, lambda: None
+    if sys.stderr.isatty():
+        line = LiveLine(log_pages=verbose > 0).start()
+        return line, line.stop
+    return (Tally(log_pages=True) if verbose else SILENT), lambda: None
 
 
 @main.command()
@@ -294,23 +209,26 @@ def sync(
     wait: float,
 ) -> None:
     """Fetch what changed in Readwise and update the notes once."""
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
+    from .checks import Need, preflight
     from .sync import sync_once
 
     _freeze_imports()
     stop_requested = _graceful_stop()
-    on_book, stop_progress = _progress(quiet)
+    said_once()
+    progress, stop_progress = _progress(quiet, verbose)
     try:
         settings = _settings(config, vault, state_dir)
-        _add_log_file(settings)
-        if warning := _exposed_token(settings):
+        preflight(settings, needs=Need.TOKEN | (Need.VAULT if dry_run else Need.WRITE))
+        add_log_file(settings)
+        if warning := exposed_token(settings):
             log.warning("%s", warning)
         report = sync_once(
             settings,
             full=full,
             dry_run=dry_run,
             recreate_deleted=True if recreate_deleted else None,
-            on_book=on_book,
+            progress=progress,
             stop=stop_requested,
             lock_wait=wait,
         )
@@ -324,7 +242,9 @@ def sync(
         except SystemExit as leaving:
             _leave(leaving.code)
     stop_progress()
-    _print_report(report, quiet, verbose)
+    if not quiet:
+        for line in report_lines(report):
+            click.echo(line)
     if report.failed:
         if quiet:  # errors still show with -q
             for _, why in report.failed:
@@ -350,18 +270,18 @@ def daemon(
     SIGTERM or Ctrl-C stop it cleanly (exit 0); SIGHUP reloads the config. A
     rejected token (exit 3) or a bad config (exit 2) stops it.
     """
-    _setup_logging(verbose, quiet, daemon=True)
+    setup_logging(verbose, quiet, daemon=True)
+    from .checks import preflight
     from .config import parse_duration
-    from .daemon import Daemon
+    from .daemon import RUN_NEEDS, Daemon
 
     if interval and cron:
         _fail(ConfigError("give --interval or --cron, not both"), verbose)
     try:
         seconds = parse_duration(interval) if interval else None
         runner = Daemon(lambda: _settings(config, vault, state_dir), interval=seconds, cron=cron)
-        runner.settings.require_vault()
-        runner.settings.require_token()
-        _add_log_file(runner.settings)
+        preflight(runner.settings, needs=RUN_NEEDS, interval=interval, cron=cron)
+        add_log_file(runner.settings)
         code = runner.run()
     except Exception as exc:
         _fail(exc, verbose, quiet)
@@ -384,15 +304,21 @@ def rerender(
     Notes you haven't edited are rendered whole; in notes you edited only the
     tool's own blocks that you left as they were are replaced.
     """
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
+    from .checks import Need, preflight
     from .sync import rerender_all
 
     _freeze_imports()
+    said_once()
     try:
-        report = rerender_all(_settings(config, vault, state_dir), dry_run=dry_run)
+        settings = _settings(config, vault, state_dir)
+        preflight(settings, needs=Need.VAULT if dry_run else Need.WRITE)
+        report = rerender_all(settings, dry_run=dry_run)
     except Exception as exc:
         _fail(exc, verbose)
-    _print_report(report, quiet, verbose)
+    if not quiet:
+        for line in report_lines(report):
+            click.echo(line)
 
 
 @main.command()
@@ -407,68 +333,66 @@ def status(
     as_json: bool,
 ) -> None:
     """Show the last run, the conflicts waiting for you, and where things are kept."""
-    _setup_logging(verbose, quiet)
+    setup_logging(verbose, quiet)
     import json
 
-    from .daemon import read_daemon_status
-    from .paths import state_db_path
-    from .state import State
+    from .overview import status_info
 
     try:
-        settings = _settings(config, vault, state_dir)
-        root = settings.require_vault().expanduser().resolve()
-        db = state_db_path(settings.state_dir, root)
-        if db.exists():
-            with State.open(db) as state:
-                recorded = {
-                    "notes_tracked": state.count_notes(),
-                    "cursor": (c.isoformat() if (c := state.load_cursor()) else None),
-                    "last_run": state.load_last_run(),
-                    "conflicts": state.load_conflicts(),
-                }
-        else:
-            recorded = {"notes_tracked": 0, "cursor": None, "last_run": None, "conflicts": []}
-        info = {
-            "vault": str(root),
-            "state": str(db),
-            "config": str(settings.config_file) if settings.config_file else None,
-            "log_file": str(settings.log_file) if settings.log_file else None,
-            "daemon": read_daemon_status(settings),
-            **recorded,
-        }
+        info = status_info(_settings(config, vault, state_dir))
     except Exception as exc:
         _fail(exc, verbose)
     if as_json:
         click.echo(json.dumps(info, indent=2, ensure_ascii=False))
         return
-    click.echo(f"vault: {info['vault']}")
-    last = info["last_run"]
-    if last:
-        created, updated = len(last["created"]), len(last["updated"])
-        click.echo(
-            f"last run: {last['finished_at']}: {last.get('result', 'ok')}, {created} created, "
-            f"{updated} updated, {last['highlights']} highlights"
-        )
-    else:
-        click.echo("last run: never")
-    daemon_info = info["daemon"]
-    if daemon_info:
-        click.echo(
-            f"daemon: running (pid {daemon_info['pid']}), next run {daemon_info['next_run']}"
-        )
-    else:
-        click.echo("daemon: not running")
-    click.echo(f"notes tracked: {info['notes_tracked']}")
-    conflicts = info["conflicts"]
-    click.echo(f"conflicts waiting: {len(conflicts)}")
-    for conflict in conflicts:
-        upstream = " ".join(conflict["upstream"].split())
-        shown = upstream[:100] + ("..." if len(upstream) > 100 else "")
-        what = f"Readwise now has: {shown}" if upstream else "deleted in Readwise"
-        click.echo(f"  {conflict['path']} [{conflict['block_id']}]: {what}")
-    click.echo(f"state: {info['state']}")
-    click.echo(f"config: {info['config'] or 'none (defaults and environment)'}")
-    click.echo(f"log file: {info['log_file'] or 'none (logs go to stderr)'}")
+    for line in status_lines(info):
+        click.echo(line)
+
+
+@main.command()
+@_common
+@click.argument("note")
+@click.option(
+    "--take-readwise", "choice", flag_value="readwise", help="Put Readwise's version in the note."
+)
+@click.option(
+    "--keep-mine", "choice", flag_value="mine", help="Keep your version; Readwise's counts as seen."
+)
+@click.option("--block", metavar="ID", help="Only this conflict (e.g. h:12345, as status shows).")
+def resolve(
+    vault: Path | None,
+    config: Path | None,
+    state_dir: Path | None,
+    verbose: int,
+    quiet: bool,
+    note: str,
+    choice: str | None,
+    block: str | None,
+) -> None:
+    """Settle the conflicts of NOTE: take Readwise's version or keep yours.
+
+    NOTE is the note's path, as `readwise-sync status` shows it (relative to the
+    vault) or as a file path. Without --block, every conflict in the note.
+    """
+    setup_logging(verbose, quiet)
+    if choice is None:
+        _fail(ConfigError("say which version to keep: --take-readwise or --keep-mine"), verbose)
+    from .sync import resolve_conflicts
+
+    try:
+        settings = _settings(config, vault, state_dir)
+        report, settled = resolve_conflicts(settings, note, take=choice == "readwise", block=block)
+    except Exception as exc:
+        _fail(exc, verbose)
+    kept = "Readwise's version put in the note" if choice == "readwise" else "your version kept"
+    for block_id in settled:
+        click.echo(f"{note} [{block_id}]: settled, {kept}")
+    for _, why in report.failed:
+        click.echo(f"readwise-sync: {why}", err=True)
+    for path in report.skipped_readonly:
+        click.echo(f"readwise-sync: {path} is read-only; nothing written", err=True)
+    if report.failed or report.skipped_readonly:
+        sys.exit(1)
 
 
 @main.command()
@@ -476,10 +400,12 @@ def status(
 def check(
     vault: Path | None, config: Path | None, state_dir: Path | None, verbose: int, quiet: bool
 ) -> None:
-    """Check the config, the token, the templates and the vault: one line each."""
-    _setup_logging(verbose, quiet)
-    from .client import ReadwiseClient
-    from .vault import Vault
+    """Check the config, the token, the templates and the vault: one line each.
+
+    The same checks every command makes before it starts (a problem here stops them
+    too, worded alike), and Readwise asked about the token, retried as a sync would."""
+    setup_logging(verbose, quiet)
+    from .checks import check_lines
 
     codes: list[int] = []
 
@@ -490,40 +416,79 @@ def check(
 
     try:
         settings = _settings(config, vault, state_dir)
-        where = settings.config_file or "no config file, defaults and environment"
-        say(f"config: ok ({where})")
-        if warning := _exposed_token(settings):
-            say(f"config: warning: {warning}")
     except ConfigError as exc:
         for problem in exc.problems:
             say(f"config: {problem}", 2)
         sys.exit(2)
-    if not settings.token:
-        say("token: missing (set READWISE_TOKEN, or token / token_file in the config)", 2)
-    else:
-        try:
-            with ReadwiseClient(
-                settings.token, settings.api_url, timeout=settings.timeout, max_retries=1
-            ) as client:
-                client.check_token()
-            say(f"token: ok (from {settings.token_source}, accepted by {settings.api_url})")
-        except TokenRejected:
-            say(f"token: rejected by {settings.api_url} (from {settings.token_source})", 3)
-        except ReadwiseSyncError as exc:
-            say(f"token: cannot check: {exc}", 1)
-    try:
-        from .render import Renderer
-
-        Renderer(settings.template_dir, settings.tzinfo())
-        say(f"templates: ok ({settings.template_dir or 'built in'})")
-    except ReadwiseSyncError as exc:
-        say(f"templates: {exc}", 2)
-    try:
-        root = Vault(settings.require_vault()).root
-        say(f"vault: ok ({root})")
-    except ReadwiseSyncError as exc:
-        say(f"vault: {exc}", 2)
+    for line, code in check_lines(settings):
+        say(line, code)
+        if line.startswith("config: ok") and (warning := exposed_token(settings)):
+            say(f"config: warning: {warning}")
     sys.exit(max(codes))
+
+
+def _asked(given: str | None, option: str, question: str, *, env: str, hide: bool = False) -> str:
+    """The option's value, else the environment's, else the user's answer; without a
+    terminal to ask on, a ConfigError naming the option (never a prompt that hangs)."""
+    if given == "-" and option == "--token":
+        given = sys.stdin.read().strip()
+        if not given:
+            raise ConfigError("--token -: nothing came on stdin")
+    if given:
+        return given
+    if os.environ.get(env, "").strip():
+        click.echo(f"{option[2:]}: from {env}")
+        return os.environ[env].strip()
+    if not sys.stdin.isatty():
+        raise ConfigError(f"no {option[2:]}: pass {option} (stdin is not a terminal to ask on)")
+    answer: str = click.prompt(question, hide_input=hide)
+    return answer
+
+
+@main.command()
+@click.option("--vault", metavar="PATH", help="The Obsidian vault folder (asked if not given).")
+@click.option("--token", metavar="TOKEN", help="Your Readwise token; `-` reads it from stdin.")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the config here (default: READWISE_SYNC_CONFIG, else the user config folder).",
+)
+@click.option("--api-url", metavar="URL", help="A Readwise API other than readwise.io.")
+@click.option("--force", is_flag=True, help="Replace an existing config and token file.")
+@click.option("-v", "--verbose", count=True, help="More output.")
+def init(
+    vault: str | None,
+    token: str | None,
+    config: Path | None,
+    api_url: str | None,
+    force: bool,
+    verbose: int,
+) -> None:
+    """Check your vault and token, then write the config and a private token file.
+
+    Nothing is written unless Readwise accepts the token. Afterwards `sync` and
+    `service install` need no option: the config names the vault and the token.
+    """
+    setup_logging(verbose, False)
+    from . import initialize
+
+    try:
+        target = initialize.Target.choose(config, os.environ, force=force)
+        where = _asked(vault, "--vault", "Obsidian vault folder", env="READWISE_SYNC_VAULT")
+        root, warning = initialize.check_vault(Path(where))
+        if warning:
+            click.echo(f"readwise-sync: {warning}", err=True)
+        secret = _asked(token, "--token", "Readwise token", env="READWISE_TOKEN", hide=True)
+        url = initialize.api_url_for(api_url, os.environ)
+        secret = initialize.check_token(secret, url)
+        initialize.write_setup(target, root, secret, url, force=force)
+    except click.Abort:
+        raise  # Ctrl-C at a prompt: click says "Aborted!"
+    except Exception as exc:
+        _fail(exc, verbose)
+    shell_token = os.environ.get("READWISE_TOKEN", "").strip()
+    for line in init_lines(target, root, url, shadowed=shell_token not in ("", secret)):
+        click.echo(line)
 
 
 @main.command()
@@ -537,13 +502,24 @@ def demo(path: Path, verbose: int) -> None:
     A fake Readwise server runs on this machine (127.0.0.1) and the real sync
     talks to it over HTTP, so this is exactly what `sync` does with your library.
     """
-    _setup_logging(verbose, False)
+    setup_logging(verbose, False)
     from .config import Settings
     from .fakeapi import FakeReadwise
+    from .initialize import DEMO_STATE, foreign_note
     from .sync import sync_once
 
-    path.mkdir(parents=True, exist_ok=True)
     try:
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"demo: {path} is not a folder")
+        if theirs := foreign_note(path):
+            raise ConfigError(
+                f"demo: {path} already holds notes the demo didn't write ({theirs}); "
+                "give it a new or empty folder"
+            )
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigError(f"demo: cannot create {path} ({exc.strerror})") from exc
         with FakeReadwise.demo() as server:
             settings = Settings(
                 vault=path,
@@ -551,20 +527,49 @@ def demo(path: Path, verbose: int) -> None:
                 api_url=server.url,
                 # Kept inside the demo vault (a hidden folder Obsidian ignores), so the demo
                 # never touches the state of a real vault.
-                state_dir=path / ".readwise-sync",
+                state_dir=path / DEMO_STATE,
             )
             report = sync_once(settings)
     except ReadwiseSyncError as exc:
         _fail(exc, verbose)
-    click.echo(report.summary())
-    notes = sorted(report.created + report.updated)
-    if notes:
-        click.echo(f"Notes in {path.resolve()}:")
-        for note in notes:
-            click.echo(f"  {note}")
-    else:
-        click.echo(f"The notes in {path.resolve()} are already up to date.")
-    click.echo("Open that folder as a vault in Obsidian, or run `readwise-sync demo` again.")
+    for line in demo_lines(report, path):
+        click.echo(line)
+
+
+@main.command("fake-server")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Port on 127.0.0.1 (default: any)."
+)
+@click.option(
+    "--books", type=click.IntRange(min=1), help="Serve N documents made from the demo library."
+)
+def fake_server(port: int, books: int | None) -> None:
+    """Serve a fake Readwise on 127.0.0.1, to try every command without an account.
+
+    It serves the demo library (or --books N documents) until Ctrl-C or SIGTERM.
+    """
+    import secrets
+
+    from .initialize import fake_server as make_server
+
+    stop = _graceful_stop()
+    server = make_server(books=books, token=secrets.token_hex(16), port=port)
+    try:
+        server.start()
+    except OSError as exc:
+        _fail(ConfigError(f"--port {port}: cannot listen on 127.0.0.1 ({exc.strerror})"), 0)
+    try:
+        count = len(server.books())
+        click.echo(f"fake Readwise: {count} documents at {server.url}, until Ctrl-C.", err=True)
+        click.echo("Run these in the shell you try readwise-sync from:", err=True)
+        click.echo(f"export READWISE_API_URL={server.url}")
+        click.echo(f"export READWISE_TOKEN={server.token}")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass  # a second Ctrl-C: stop all the same
+    finally:
+        server.stop()
 
 
 @main.group()
@@ -583,32 +588,40 @@ def service_install(
     quiet: bool,
     timer: bool,
 ) -> None:
-    """Write the user service for this machine and print the command that enables it."""
-    _setup_logging(verbose, quiet)
-    from .service import install
+    """Write the user service for this machine and print the command that enables it.
+
+    The service gets this shell's vault, state folder, config file and api_url, and a
+    timer (--timer) the schedule of `interval` or `cron` in the config.
+    """
+    setup_logging(verbose, quiet)
+    from .checks import Need, preflight
+    from .service import install, service_plan
 
     try:
         settings = _settings(config, vault, state_dir)
-        root = settings.require_vault().expanduser().resolve()
-        settings.require_token()
-        args: list[str] = []
-        if vault is not None:
-            args += ["--vault", str(root)]
-        if config is not None:
-            args += ["--config", str(config.expanduser().resolve())]
-        if state_dir is not None:
-            args += ["--state-dir", str(state_dir.expanduser().resolve())]
-        writable = [str(root), str(settings.state_dir.expanduser().resolve())]
-        if settings.log_file is not None:
-            writable.append(str(settings.log_file.parent.resolve()))
-        written, enable = install(timer=timer, args=args, writable=writable)
+        preflight(settings, needs=Need.WRITE)  # the schedule and the vault, as `check` says
+        # Before the token's own check: a token only this shell has is the service's
+        # problem, with its own fix (`init`).
+        plan = service_plan(settings)
+        preflight(settings, needs=Need.TOKEN)
+        written, enable = install(plan, timer=timer)
     except Exception as exc:
         _fail(exc, verbose, quiet)
     for path in written:
         click.echo(f"wrote {path}")
-    if settings.token_source == "READWISE_TOKEN":
-        click.echo(
-            "note: the service won't see READWISE_TOKEN from this shell; "
-            "put token_file in the config file"
-        )
     click.echo(f"enable it with:\n  {enable}")
+
+
+@service.command("uninstall")
+@click.option("-v", "--verbose", count=True, help="More output.")
+def service_uninstall(verbose: int) -> None:
+    """Stop and disable the user service (or timer, or launchd agent), remove its files."""
+    setup_logging(verbose, False)
+    from .service import uninstall
+
+    try:
+        lines = uninstall()
+    except Exception as exc:
+        _fail(exc, verbose)
+    for line in lines or ["nothing installed"]:
+        click.echo(line)

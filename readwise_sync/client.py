@@ -149,12 +149,16 @@ class ReadwiseClient:
         stop: threading.Event | None = None,
         sleep: Callable[[float], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        token_source: str | None = None,
     ) -> None:
+        # Where the token came from (settings.token_source), for the messages that ask
+        # the user to fix it: the place they must look, not a guess.
+        self.token_source = token_source or "READWISE_TOKEN, or token / token_file in the config"
         problem = token_problem(token)
         if problem:  # httpx would fail to send it, or send it retried to exhaustion
             raise ConfigError(
-                f"the Readwise token has {problem} in it; check READWISE_TOKEN, or token / "
-                "token_file in the config (copy it again from https://readwise.io/access_token)"
+                f"the Readwise token has {problem} in it; check {self.token_source} "
+                "(copy it again from https://readwise.io/access_token)"
             )
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -266,7 +270,7 @@ class ReadwiseClient:
             raise limits.redirected(url, status, response.headers.get("location"), self.base_url)
         if status in (401, 403):
             raise TokenRejected(
-                f"token rejected by {self.base_url} (HTTP {status}); check READWISE_TOKEN "
+                f"token rejected by {self.base_url} (HTTP {status}); check {self.token_source}, "
                 "or get a new one at https://readwise.io/access_token",
                 url=url,
             )

@@ -115,7 +115,7 @@ class Settings:
     # file's default is DEFAULT_QUIET_PERIOD; settings built in code start with it off.
     quiet_period: float = 0.0
     config_file: Path | None = None  # the file these came from, if any
-    token_source: str | None = None  # where the token came from, for `check`
+    token_source: str | None = None  # where the token came from, named by the messages
     token_path: Path | None = None  # the file holding the token, if one does
 
     def require_vault(self) -> Path:

@@ -29,11 +29,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-
+from .checks import Need, preflight
 from .client import ReadwiseClient
 from .config import Settings, parse_duration
 from .errors import (
@@ -48,27 +44,16 @@ from .errors import (
     TokenRejected,
 )
 from .paths import state_db_path
+from .schedule import BaseTrigger, local_zone, make_scheduler, make_trigger
 from .sync import sync_once
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL = 3600.0
 STOP_GRACE = 8.0  # seconds a stopping daemon waits for the run in progress
-
-
-def make_trigger(interval: float | None, cron: str | None) -> BaseTrigger:
-    if cron:
-        try:
-            return CronTrigger.from_crontab(cron, timezone=_local_zone())
-        except ValueError as exc:
-            raise ConfigError(f"cron: {cron!r} is not a cron expression ({exc})") from None
-    seconds = interval or DEFAULT_INTERVAL
-    # A little jitter, so a fleet of laptops doesn't call Readwise at the same second.
-    return IntervalTrigger(seconds=seconds, jitter=min(seconds * 0.05, 60.0))
-
-
-def _local_zone() -> Any:
-    return datetime.now().astimezone().tzinfo
+# What each run needs, checked before it starts: a vault gone since (a drive unmounted,
+# a folder moved) stops the daemon with exit 2 like a broken config, never a log line
+# every interval for ever.
+RUN_NEEDS = Need.TOKEN | Need.WRITE
 
 
 def status_file(settings: Settings) -> Path:
@@ -108,10 +93,7 @@ class Daemon:
         self._failures = 0
         self._started = ""
         self.exit_code = 0
-        self._scheduler = BackgroundScheduler(
-            timezone=_local_zone(),
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
+        self._scheduler = make_scheduler()
 
     # -- schedule -----------------------------------------------------------------------------
 
@@ -146,6 +128,7 @@ class Daemon:
     def _run_once(self) -> None:
         settings = self.settings
         try:
+            preflight(settings, needs=RUN_NEEDS)
             # No retries inside the client: the daemon retries on its own schedule, so an
             # offline laptop logs one line per attempt, not a burst.
             with ReadwiseClient(
@@ -153,6 +136,7 @@ class Daemon:
                 settings.api_url,
                 timeout=settings.timeout,
                 max_retries=0,
+                token_source=settings.token_source,
                 stop=self._stop,  # SIGTERM ends a wait or a request at once
             ) as client:
                 report = sync_once(settings, client=client, stop=self._stop)
@@ -186,7 +170,7 @@ class Daemon:
         if isinstance(error, RateLimited):
             delay = max(delay, error.retry_after)
         job = self._scheduler.get_job("sync")
-        when = datetime.now(tz=_local_zone()) + timedelta(seconds=delay)
+        when = datetime.now(tz=local_zone()) + timedelta(seconds=delay)
         if job is not None and job.next_run_time is not None and when >= job.next_run_time:
             log.warning("sync failed: %s; next try at the next scheduled run", error)
             return
@@ -208,6 +192,7 @@ class Daemon:
         self._reload.clear()
         try:
             settings = self._load()
+            preflight(settings, needs=RUN_NEEDS)
             self.settings = settings
             self._scheduler.reschedule_job("sync", trigger=self._trigger())
         except ConfigError as exc:
@@ -224,9 +209,9 @@ class Daemon:
             signal.signal(signum, self._on_stop)
         if hasattr(signal, "SIGHUP"):
             signal.signal(signal.SIGHUP, self._on_hup)
-        self._started = datetime.now(tz=_local_zone()).isoformat()
+        self._started = datetime.now(tz=local_zone()).isoformat()
         self._scheduler.add_job(
-            self._tick, trigger, id="sync", next_run_time=datetime.now(tz=_local_zone())
+            self._tick, trigger, id="sync", next_run_time=datetime.now(tz=local_zone())
         )
         self._scheduler.start()
         log.info("readwise-sync daemon started (pid %d) for %s", os.getpid(), self.settings.vault)

@@ -8,7 +8,8 @@ Readwise token: errors carry URLs (which never hold the token, it travels in a
 header) and server ``detail`` texts only.
 
     ReadwiseSyncError (exit 1)
-    ├── ConfigError (exit 2)           bad or missing settings, one problem per line
+    ├── ConfigError (exit 2)           bad or missing settings, one problem per line; also
+    │                                  a vault missing, a file, or not writable (checks.py)
     ├── APIError (exit 1)              talking to Readwise failed
     │   ├── TokenRejected (exit 3)     401/403 from the API
     │   ├── ServerError                5xx or unexpected status, after retries
@@ -24,7 +25,8 @@ header) and server ``detail`` texts only.
     │                                  document is skipped and retried next run
     ├── StateError (exit 1)            the state database is unusable
     ├── Locked (exit 4)                another run holds the vault's lock
-    ├── Interrupted (exit 1)           a run stopped early on request (SIGTERM/SIGINT)
+    ├── Interrupted (exit 1)           a run stopped early on request (SIGTERM/SIGINT),
+    │                                  or while it waited for another run's lock
     └── LockLost (exit 1)              the lock file was removed or replaced mid-run
 """
 
@@ -162,3 +164,10 @@ class LockLost(ReadwiseSyncError):
     def __init__(self, message: str, *, path: str) -> None:
         self.path = path
         super().__init__(message)
+
+
+class NotResolved(ReadwiseSyncError):
+    """``resolve`` found nothing to settle as asked: no such note, no conflict in it, or the
+    user's version of the piece can't be told in the note. Nothing was changed."""
+
+    exit_code = 2

@@ -113,6 +113,7 @@ class FakeReadwise:
         token: str = "demo-token",
         page_size: int = 100,
         rate_limit_per_minute: int | None = None,
+        port: int = 0,  # 0: any free port
     ) -> None:
         self.token = token
         self.page_size = page_size
@@ -136,7 +137,7 @@ class FakeReadwise:
         self._hits: deque[float] = deque()
         self._last_now: datetime | None = None
         self._server: _Server | None = None
-        self._port = 0
+        self._port = port
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._endless_pages = 0

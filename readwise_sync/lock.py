@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import filelock
 
-from .errors import Locked, LockLost, StateError
+from .errors import Interrupted, Locked, LockLost, StateError
 
 if sys.platform != "win32":
     import fcntl
@@ -70,8 +72,21 @@ def _describe_holder(info: Path, patience: float = 2.0) -> tuple[int | None, str
         time.sleep(0.05)
 
 
+def command_line(argv: list[str]) -> str:
+    """The command a run was started with, whole and quoted as a shell would need it, on
+    one line (the holder file keeps one thing per line)."""
+    words = ["readwise-sync", *argv[1:]]  # argv[0] may be __main__.py: the pid is exact
+    if sys.platform == "win32":
+        import subprocess
+
+        text = subprocess.list2cmdline(words)
+    else:
+        text = shlex.join(words)
+    return "".join(char if char.isprintable() else "?" for char in text)
+
+
 def _holder_text(identity: Identity) -> str:
-    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:3]])
+    command = command_line(sys.argv)
     since = time.strftime("%H:%M:%S")
     return f"{os.getpid()} {command} since {since}\nlock {identity[0]}:{identity[1]}\n"
 
@@ -193,22 +208,29 @@ def _try_lock(path: Path, anchor: Path | None) -> VaultLock | None:
 
 @contextlib.contextmanager
 def vault_lock(
-    lock_path: Path, *, wait: float = 0.0, anchor: Path | None = None
+    lock_path: Path,
+    *,
+    wait: float = 0.0,
+    anchor: Path | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[VaultLock]:
     """Hold the vault's lock for the duration of the block.
 
     ``anchor``: the vault folder, also locked where the platform allows. Raises
     :class:`Locked` naming the running process when another run holds it and it
     is not released within ``wait`` seconds, :class:`StateError` when the lock
-    file cannot be made.
+    file cannot be made, :class:`Interrupted` when ``stop`` is set while waiting.
     """
     deadline = time.monotonic() + max(wait, 0.0)
+    pause = stop or threading.Event()
     while (held := _try_lock(lock_path, anchor)) is None:
+        if pause.is_set():
+            raise Interrupted("stopped while waiting for the run syncing this vault")
         if time.monotonic() >= deadline:
             pid, command = _describe_holder(lock_path.with_name(lock_path.name + ".holder"))
             who = f"process {pid} ({command})" if pid else "another readwise-sync run"
             raise Locked(f"this vault is being synced by {who}; try again later", pid=pid)
-        time.sleep(0.1)
+        pause.wait(0.1)
     try:
         held.claim()
         yield held

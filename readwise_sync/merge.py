@@ -169,10 +169,9 @@ def _merge_frontmatter(
 ) -> tuple[str | None, dict[str, str]]:
     stored: dict[str, str] = {}
     if current is None:
-        if last.frontmatter or not new.frontmatter:
-            # The user removed the whole frontmatter (or there is none to write): leave it so.
-            return None, dict(last.frontmatter)
-        current = ""
+        # No frontmatter: the user removed it, or the note never had one (adopted): leave
+        # it so. A note gets the tool's properties once it has a frontmatter block again.
+        return None, dict(last.frontmatter)
     out: list[str] = []
     seen: set[str] = set()
     for key, text in frontmatter_chunks(current):
@@ -190,7 +189,9 @@ def _merge_frontmatter(
         if _with_newline(text) != written:
             out.append(text)  # changed by the user since the last write: keep theirs
             stored[key] = written
-            if key in new.frontmatter and new.frontmatter[key] != rendering:
+            if new.frontmatter.get(key) == _with_newline(text):
+                stored[key] = new.frontmatter[key]  # to what Readwise has now: settled
+            elif key in new.frontmatter and new.frontmatter[key] != rendering:
                 result.conflicts.append(Conflict(f"fm:{key}", new.frontmatter[key]))
         elif key in new.frontmatter:
             replacement = new.frontmatter[key]
@@ -409,6 +410,11 @@ def merge_note(
             edits.append((span[0], span[1], upstream))
             layout.blocks[hid] = upstream
             result.updated += 1
+        elif (theirs := _find_piece(body, upstream, taken)) is not None:
+            # The user made the block say what Readwise has now: settled, nothing to do.
+            taken.append(theirs)
+            spans[hid] = theirs
+            layout.blocks[hid] = upstream
         else:
             layout.blocks[hid] = written  # the user's edit wins; remember what we wrote
             if key in last.rendered:
@@ -572,3 +578,24 @@ def describe_changes(last: Layout, new: Layout) -> str:
     if description == "no change" and new.sections != last.sections:
         return "metadata updated"
     return description
+
+
+# -- what other modules ask of a note's pieces (conflicts) ----------------------------------
+
+
+def find_block(body: str, block: str) -> Span | None:
+    """Where ``block`` stands in ``body`` verbatim, as whole lines (the merge's rule)."""
+    return _find_piece(body, block, [])
+
+
+def trace_remains(body: str, block: str, others: Iterable[str] = ()) -> bool:
+    """Whether an edited form of ``block`` is still in ``body`` (the merge's rule)."""
+    return _leaves_a_trace(body, block, others)
+
+
+def word_runs(text: str) -> set[tuple[str, ...]]:
+    """The runs of three words of ``text`` past Markdown marks (all its words when fewer)."""
+    found = _words(text.removeprefix("- "))
+    if len(found) < 3:
+        return {tuple(found)} if found else set()
+    return {tuple(found[i : i + 3]) for i in range(len(found) - 2)}

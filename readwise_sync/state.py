@@ -358,10 +358,20 @@ class State:
             [(book_id, block, path, upstream, detected_at) for block, upstream in conflicts],
         )
 
-    def load_conflicts(self) -> list[dict[str, Any]]:
+    def load_conflicts(self, book_id: int | None = None) -> list[dict[str, Any]]:
+        """The conflicts waiting (of one book's note, when ``book_id`` is given)."""
+        where = "" if book_id is None else " WHERE book_id = ?"
         rows = self._db.execute(
             "SELECT book_id, block_id, path, upstream, detected_at FROM conflicts"
-            " ORDER BY path, block_id"
+            f"{where} ORDER BY path, block_id",
+            () if book_id is None else (book_id,),
         )
         keys = ("book_id", "block_id", "path", "upstream", "detected_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def save_layout(self, book_id: int, layout: dict[str, Any]) -> None:
+        """Replace what the state says was written in a note (a resolved conflict: the
+        merge that follows applies it). The note's hashes stay as they are."""
+        self._db.execute(
+            "UPDATE notes SET layout = ? WHERE book_id = ?", (pack_once(layout), book_id)
+        )

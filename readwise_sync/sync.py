@@ -39,7 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import cloud, incremental, naming
+from . import cloud, incremental, naming, resolving
 from .client import ReadwiseClient
 from .config import Settings
 from .errors import Interrupted, OutsideVault, ReadOnlyNote, ReadwiseSyncError, UnreadableNote
@@ -58,6 +58,7 @@ from .models import Book
 from .owners import Owners, text_hash
 from .packing import Packed, pack, unpack
 from .paths import state_db_path
+from .progress import IN_REPORT, SILENT, TO_WRITE, PageIn, Progress
 from .spool import Spool, read_ahead
 from .state import NoteRecord, State
 from .vault import StagedNote, Vault
@@ -82,7 +83,9 @@ class SyncReport:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: int = 0
-    highlights: int = 0  # highlights in the notes created or updated
+    # Highlights this run added to the notes, changed or removed in them (a new note's all
+    # count as added); stored rows of earlier versions have "highlights" instead.
+    highlights_changed: int = 0
     books_seen: int = 0
     requests: int = 0
     changes: list[tuple[str, str]] = field(default_factory=list)  # (path, what changed)
@@ -99,13 +102,13 @@ class SyncReport:
     cloud_copies: list[str] = field(default_factory=list)  # sync clients' copies: what to do
 
     def summary(self) -> str:
-        """The closing line, e.g. ``3 notes created, 1 updated, 57 highlights``."""
+        """The closing line, e.g. ``3 notes created, 1 updated, 57 new or changed highlights``."""
         verb = "would be " if self.dry_run else ""
-        created = len(self.created)
+        created, changed = len(self.created), self.highlights_changed
         parts = [
             f"{created} note{'s' if created != 1 else ''} {verb}created",
             f"{len(self.updated)} {verb}updated",
-            f"{self.highlights} highlight{'s' if self.highlights != 1 else ''}",
+            f"{changed} new or changed highlight{'s' if changed != 1 else ''}",
         ]
         if self.conflicts:
             parts.append(f"{len(self.conflicts)} with conflicts (see `readwise-sync status`)")
@@ -212,7 +215,7 @@ class _Run:
         renderer: Callable[[], Renderer],
         options: RunOptions,
         report: SyncReport,
-        on_book: Callable[[int, str], None] | None,
+        progress: Progress = SILENT,
         stop: threading.Event | None = None,
         lock: VaultLock | None = None,
     ) -> None:
@@ -224,12 +227,15 @@ class _Run:
         self._renderer: Renderer | None = None
         self.options = options
         self.report = report
-        self.on_book = on_book
+        self.progress = progress
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
         self.seen: set[int] = set()  # books decided in this run
         self.split: set[int] = set()  # books met again on a later page
         self.superseded: set[int] = set()  # decided again whole: their first decision is void
         self.retry: set[int] = set()  # books that failed: fetched again by the next run
+        # Merged even when their rendering is unchanged: their note settled a conflict, or
+        # the user resolved one (see resolving).
+        self.remerge: set[int] = set()
         self.hold_cursor = False  # a record without an id failed: keep the cursor back
         self.owners = Owners(vault, state, dry_run=report.dry_run)
         # New texts go to their temporary files as soon as they are decided, so they need
@@ -282,14 +288,17 @@ class _Run:
         if book.is_deleted:
             if record is not None:
                 self.report.deleted_upstream.append(record.path)
-                log.warning("%s: deleted in Readwise; the note is kept", record.path)
+                log.warning(
+                    "%s: deleted in Readwise; the note is kept", record.path, extra=IN_REPORT
+                )
             return "deleted upstream"
         rendered = self.renderer().render_note(book)
         render_hash = text_hash(rendered.text)
         new = layout_of(rendered)
         if record is None:
             return self._plan_new(book, rendered, render_hash, new)
-        if record.pending_hash is None and record.render_hash == render_hash:
+        unchanged = record.pending_hash is None and record.render_hash == render_hash
+        if unchanged and book.user_book_id not in self.remerge:
             return "unchanged"  # same rendering as last time: no need to even read the note
 
         path = record.path
@@ -335,6 +344,7 @@ class _Run:
                     path,
                     where,
                     book.user_book_id,
+                    extra=IN_REPORT,
                 )
                 return "missing"
         assert current is not None
@@ -373,7 +383,9 @@ class _Run:
             merged.text = merged.text.replace("\n", "\r\n")
         conflicts = [(c.block_id, c.upstream) for c in merged.conflicts]
         if conflicts:
-            log.warning("%s: %d conflict(s); your text was kept", path, len(conflicts))
+            log.warning(
+                "%s: %d conflict(s); your text was kept", path, len(conflicts), extra=IN_REPORT
+            )
         return _write(
             book,
             path,
@@ -491,11 +503,9 @@ class _Run:
             if isinstance(outcome, _Write):
                 self._stage(outcome)
                 writes.append(outcome)
-            else:
-                if outcome == "unchanged":
-                    self.report.unchanged += 1
-                if self.on_book:
-                    self.on_book(book.user_book_id, outcome)
+            elif outcome == "unchanged":
+                self.report.unchanged += 1
+            self.progress.decided(book.user_book_id, _outcome(outcome))
         return writes
 
     def _first_time(self, book_id: int) -> bool:
@@ -520,8 +530,7 @@ class _Run:
                 outcome.whole = True
                 self._stage(outcome)
                 writes.append(outcome)
-            elif self.on_book:
-                self.on_book(book.user_book_id, outcome)
+            self.progress.decided(book.user_book_id, _outcome(outcome))
         return writes
 
     def _plan_whole_one(
@@ -547,7 +556,7 @@ class _Run:
         try:
             return self._plan(book, record)
         except OutsideVault as exc:
-            log.warning("%s", exc)
+            log.warning("%s", exc, extra=IN_REPORT)
             self.report.skipped_readonly.append(exc.path or book.display_title)
             return "refused"
         except UnreadableNote as exc:
@@ -556,7 +565,7 @@ class _Run:
 
     def failed(self, book_id: int | None, what: str, why: str) -> None:
         """One document could not be synced: reported, retried next run, the rest go on."""
-        log.warning("%s", why)
+        log.warning("%s", why, extra=IN_REPORT)
         self.report.failed.append((what, why))
         if book_id is None:
             self.hold_cursor = True  # no id to fetch it again by: ask again from here
@@ -620,7 +629,8 @@ class _Run:
             changed = current is None or text_hash(current) != write.base
         # Its staged text was used up by an attempt that found the note changed (saved,
         # then undone, say): it must be decided and staged again.
-        changed = changed or (not write.on_disk and write.book_id not in self._staging)
+        staged = self.report.dry_run or write.on_disk or write.book_id in self._staging
+        changed = changed or not staged  # (a dry run stages nothing)
         if not changed:
             return write
         log.info("%s changed while this sync ran; deciding again", write.path)
@@ -629,12 +639,11 @@ class _Run:
         self.claimed.discard(naming.name_key(write.path))
         record = self.state.load_notes([write.book_id]).get(write.book_id)
         outcome = self._plan_one(book, record)
+        self.progress.decided(write.book_id, _outcome(outcome))
         if isinstance(outcome, _Write):
             outcome.whole = write.whole  # a book decided whole stays so
             self._stage(outcome)
             return outcome
-        if self.on_book:
-            self.on_book(write.book_id, outcome)
         return None
 
     def write_page(self, planned: Iterable[_Write], attempt: int = 1) -> None:
@@ -702,7 +711,7 @@ class _Run:
                         staged[number] = note
                     except (ReadOnlyNote, OutsideVault) as exc:
                         # One note the tool may not write is that note's problem, not the run's.
-                        log.warning("%s", exc)
+                        log.warning("%s", exc, extra=IN_REPORT)
                         self.report.skipped_readonly.append(write.path)
                         continue
                 done.add(number)
@@ -725,25 +734,60 @@ class _Run:
             log.info("%s changed while it was being written; deciding again", note.relpath)
             if copy is not None:
                 log.warning(
-                    "%s was saved while being written; that version is %s", note.relpath, copy
+                    "%s was saved while being written; that version is %s",
+                    note.relpath,
+                    copy,
+                    extra=IN_REPORT,
                 )
                 self.report.copies.append(copy)
         self.vault.flush()
         return again
 
     def _count(self, write: _Write, *, changed: bool) -> None:
+        """Report a note put in place (or, in a dry run, one that would be); called before
+        the state records its new book, so the one it had is still there to compare."""
         if write.conflicts:
             self.report.conflicts.append(write.path)
+        outcome = ("created" if write.created else "updated") if changed else "unchanged"
         if changed:
             (self.report.created if write.created else self.report.updated).append(write.path)
             self.report.changes.append((write.path, write.what))
-            self.report.highlights += write.highlights
-            log.info("%s %s: %s", "created" if write.created else "updated", write.path, write.what)
+            if write.created:  # a new note: all its highlights are new
+                self.report.highlights_changed += write.highlights
+            else:
+                before = self.state.load_book_data(write.book_id)
+                self.report.highlights_changed += highlights_changed(before, unpack(write.data))
+            dry = self.report.dry_run
+            verb = ("would create" if write.created else "would update") if dry else outcome
+            # A dry run's report prints this very line: the terminal needn't show it twice.
+            log.info("%s %s: %s", verb, write.path, write.what, extra=IN_REPORT if dry else None)
         else:
             self.report.unchanged += 1
-        if self.on_book:
-            outcome = ("created" if write.created else "updated") if changed else "unchanged"
-            self.on_book(write.book_id, outcome)
+        self.progress.written(write.book_id, outcome)
+
+
+def _outcome(decision: _Write | str) -> str:
+    """A decision as :class:`Progress` hears of it."""
+    if isinstance(decision, str):
+        return decision
+    return "unchanged" if decision.on_disk else TO_WRITE
+
+
+def highlights_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> int:
+    """The highlights added, changed or removed between two versions of a book (as the
+    state keeps them): live ones only, a change to ``updated_at`` alone is none."""
+
+    def live(book: dict[str, Any] | None) -> dict[Any, dict[str, Any]]:
+        highlights = (book or {}).get("highlights") or []
+        return {
+            h.get("id"): {k: v for k, v in h.items() if k != "updated_at"}
+            for h in highlights
+            if not (h.get("is_deleted") or h.get("is_discard"))
+        }
+
+    old, new = live(before), live(after)
+    changed = sum(1 for key, value in new.items() if old.get(key) != value)
+    return changed + len(old.keys() - new.keys())
 
 
 def _plan_split_books(run: _Run, spool: Spool[_Write], client: ReadwiseClient) -> None:
@@ -788,7 +832,7 @@ def sync_once(
     dry_run: bool = False,
     recreate_deleted: bool | None = None,
     client: ReadwiseClient | None = None,
-    on_book: Callable[[int, str], None] | None = None,
+    progress: Progress = SILENT,
     stop: threading.Event | None = None,
     lock_wait: float = 0.0,
 ) -> SyncReport:
@@ -797,12 +841,13 @@ def sync_once(
     Holds the vault's lock throughout (raising :class:`Locked` when another run
     has it for longer than ``lock_wait`` seconds). Setting ``stop`` makes the run
     finish the notes it is writing, record what it did and raise :class:`Interrupted`.
-    ``on_book(book_id, outcome)`` is called once per book seen, with ``created``,
-    ``updated``, ``unchanged`` or why it was left alone.
+    ``progress`` hears of each page as it comes in, each document as it is decided and
+    each note as it is put in place (:class:`~readwise_sync.progress.Progress`).
     """
     vault = Vault(settings.require_vault())
-    with vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock:
-        args = (full, dry_run, recreate_deleted, client, on_book, stop, lock)
+    path = lock_path(settings, vault)
+    with vault_lock(path, wait=lock_wait, anchor=vault.root, stop=stop) as lock:
+        args = (full, dry_run, recreate_deleted, client, progress, stop, lock)
         return _sync_locked(settings, vault, *args)
 
 
@@ -817,7 +862,7 @@ def _sync_locked(
     dry_run: bool,
     recreate_deleted: bool | None,
     client: ReadwiseClient | None,
-    on_book: Callable[[int, str], None] | None,
+    progress: Progress,
     stop: threading.Event | None,
     lock: VaultLock,
 ) -> SyncReport:
@@ -829,6 +874,7 @@ def _sync_locked(
             timeout=settings.timeout,
             max_retries=settings.retries,
             stop=stop,
+            token_source=settings.token_source,
         )
     report = SyncReport(full=full, dry_run=dry_run, started_at=datetime.now(UTC))
     requests_before = client.requests_made
@@ -852,10 +898,11 @@ def _sync_locked(
             _renderer(settings),
             _options(settings, **overrides),
             report,
-            on_book,
+            progress,
             stop,
             lock,
         )
+        run.remerge.update(resolving.settled_books(state, vault))
         try:
             with Spool[_Write](settings.state_dir) as spool:
                 # Decide every note while the pages arrive (the next page is fetched
@@ -866,6 +913,8 @@ def _sync_locked(
                 fetch = incremental.pages(client, cursor, clock, retry=retry)
                 for page in read_ahead(fetch, stop=stop):
                     run.check_stop()
+                    sent = sum(len(book.highlights) for book in page.results)
+                    progress.page(PageIn(len(page.results), sent, page.count))
                     spool.add(run.plan_page(page.results))
                 for skipped in clock.unread:
                     run.failed(skipped.book_id, skipped.what, f"{skipped}; left out")
@@ -881,6 +930,7 @@ def _sync_locked(
                 run.make_staged_durable()
                 for writes in spool.batches():
                     run.write_page(writes)
+                _settle_conflicts(run)
                 log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)
         finally:
             run.abandon()
@@ -888,7 +938,9 @@ def _sync_locked(
         report.requests = client.requests_made - requests_before
         report.cloud_copies = list(dict.fromkeys(vault.copies))
         for path in vault.recovered:  # a save a killed run had swapped out: kept, named
-            log.warning("%s holds a save an interrupted sync had set aside; kept", path)
+            log.warning(
+                "%s holds a save an interrupted sync had set aside; kept", path, extra=IN_REPORT
+            )
             report.copies.append(path)
         # A run that found nothing changed in Readwise (the usual cron run) writes nothing,
         # not even its time: the cursor it would save is no better than the one there, since
@@ -922,6 +974,40 @@ def _sync_locked(
             client.close()
 
 
+def _settle_conflicts(run: _Run) -> None:
+    """The notes that settled a conflict since it was recorded (the user took Readwise's
+    text, or deleted the piece) are merged again, which clears it: those the pages
+    brought, as they came (see ``remerge``); the rest here, from the stored data."""
+    books = [b for b in run.remerge if b not in run.seen]
+    stored = (run.state.load_book_data(book_id) for book_id in books)
+    run.sync_page(Book.model_validate(data) for data in stored if data is not None)
+
+
+def resolve_conflicts(
+    settings: Settings, note: str, *, take: bool, block: str | None = None, lock_wait: float = 0.0
+) -> tuple[SyncReport, list[str]]:
+    """Settle the conflicts of ``note`` (one ``block``, or all): take Readwise's version
+    (``take``) or keep the user's. Returns what the write did and the blocks settled."""
+    vault = Vault(settings.require_vault())
+    report = SyncReport(started_at=datetime.now(UTC))
+    with (
+        vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock,
+        State.open(state_db_path(settings.state_dir, vault.root)) as state,
+    ):
+        book_id, settled = resolving.choose(state, vault, note, take=take, block=block)
+        # The user asked for this note now: a save a moment ago is the one to merge into.
+        options = _options(settings, quiet_period=0.0)
+        run = _Run(vault, state, _renderer(settings), options, report, lock=lock)
+        run.remerge.add(book_id)
+        try:
+            data = state.load_book_data(book_id)
+            run.sync_page([Book.model_validate(data)] if data is not None else [])
+        finally:
+            run.abandon()
+    report.finished_at = datetime.now(UTC)
+    return report, settled
+
+
 def _last_result(state: State) -> str | None:
     last = state.load_last_run()
     return None if last is None else last.get("result", "ok")
@@ -939,7 +1025,8 @@ def rerender_all(
         vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock,
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
-        run = _Run(vault, state, renderer, _options(settings), report, None, lock=lock)
+        run = _Run(vault, state, renderer, _options(settings), report, lock=lock)
+        run.remerge.update(resolving.settled_books(state, vault))
         try:
             for batch in state.iter_book_json():
                 run.sync_page(Book.parse_json(data) for data in batch)

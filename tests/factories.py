@@ -1,8 +1,11 @@
-"""Libraries for the tests that need many books (the crash and race tests)."""
+"""Libraries for the tests that need many books (the crash and race tests), and cron
+expressions with their meaning spelled out (the timer and daemon schedule tests)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 
 def library(rng: random.Random, count: int) -> list[dict[str, object]]:
@@ -36,3 +39,35 @@ def library(rng: random.Random, count: int) -> list[dict[str, object]]:
             }
         )
     return books
+
+
+# Each cron expression with what crontab(5) means by it, as a test of one minute.
+CRONS: list[tuple[str, Callable[[datetime], bool]]] = [
+    (
+        "*/20 9-17 * * mon-fri",
+        lambda t: t.minute % 20 == 0 and 9 <= t.hour <= 17 and t.weekday() < 5,
+    ),
+    # both days restricted: either one matches (crontab(5)), not both
+    (
+        "0 9 1,15 * 0",
+        lambda t: (t.minute, t.hour) == (0, 9) and (t.day in (1, 15) or t.weekday() == 6),
+    ),
+    # "*/2" starts with "*": not restricted, so both must match
+    (
+        "30 4 */2 * 7",
+        lambda t: (t.minute, t.hour) == (30, 4) and t.day % 2 == 1 and t.weekday() == 6,
+    ),
+    ("15 */6 * jan,jul *", lambda t: t.minute == 15 and t.hour % 6 == 0 and t.month in (1, 7)),
+    ("5 0 * * 5-7", lambda t: (t.minute, t.hour) == (5, 0) and t.weekday() >= 4),
+    ("0,10-12 22 * * *", lambda t: t.minute in (0, 10, 11, 12) and t.hour == 22),
+]
+
+
+def cron_times(matches: Callable[[datetime], bool], after: datetime, count: int) -> list[datetime]:
+    """The first ``count`` minutes after ``after`` that ``matches``, found one by one."""
+    found, moment = [], after + timedelta(minutes=1)
+    while len(found) < count:
+        if matches(moment):
+            found.append(moment)
+        moment += timedelta(minutes=1)
+    return found

@@ -40,8 +40,6 @@ from readwise_sync.spool import read_ahead
 
 from .conftest import TOKEN, fast_client, note_files, run_cli
 
-pytestmark = pytest.mark.timeout(300)  # a hang guard: each test takes about a second
-
 DEMO_IDS = sorted([60233871, 51877310, 45210733, 38100452])
 MIB = 1 << 20
 

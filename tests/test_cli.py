@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from readwise_sync import __version__
 from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.state import State
 
 from .conftest import TOKEN, run_cli
 
@@ -45,11 +48,12 @@ def test_sync_with_only_vault_and_token(fake: FakeReadwise, vault: Path, tmp_pat
     }
     result = run_cli("sync", "--vault", str(vault), env=env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "4 notes created, 0 updated, 28 highlights"
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == "4 notes created, 0 updated, 28 new or changed highlights"
     assert (vault / "Readwise/Books/Walden.md").exists()
     assert list((tmp_path / "xdg-state").rglob("*.sqlite3"))  # state in the user state folder
     again = run_cli("sync", "--vault", str(vault), env=env)
-    assert again.stdout.strip() == "0 notes created, 0 updated, 0 highlights"
+    assert again.stdout.strip() == "0 notes created, 0 updated, 0 new or changed highlights"
 
 
 def test_quiet_prints_nothing_on_success(env: dict[str, str], vault: Path) -> None:
@@ -63,6 +67,52 @@ def test_dry_run_lists_changes_and_writes_nothing(env: dict[str, str], vault: Pa
     assert result.returncode == 0
     assert "would create Readwise/Books/Walden.md: 4 highlights" in result.stdout
     assert list(vault.iterdir()) == []
+
+
+def test_dry_run_with_verbose_names_each_note_once(env: dict[str, str], vault: Path) -> None:
+    result = run_cli("sync", "--dry-run", "-v", "--vault", str(vault), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "create" not in result.stderr  # the report's line, not a log line as well
+    assert "deciding again" not in result.stderr  # each note decided once
+    assert result.stdout.count("Readwise/Books/Walden.md") == 1
+
+
+def last_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_the_summary_counts_the_highlights_that_changed(
+    env: dict[str, str], vault: Path, fake: FakeReadwise
+) -> None:
+    run_cli("sync", "--vault", str(vault), env=env)
+    article = 45210733  # 19 highlights: one changed, one deleted, one added
+    fake.update_highlight(812345603, text="Scaling, restated.")
+    fake.delete_highlight(812345610)
+    fake.add_highlight(article, text="A new thought.", location=9000)
+    changed = run_cli("sync", "--vault", str(vault), env=env)
+    assert last_line(changed) == "0 notes created, 1 updated, 3 new or changed highlights"
+    status = run_cli("status", "--vault", str(vault), env=env)
+    assert ": ok, 0 created, 1 updated, 3 new or changed highlights\n" in status.stdout
+    as_json = json.loads(run_cli("status", "--json", "--vault", str(vault), env=env).stdout)
+    assert as_json["last_run"]["highlights_changed"] == 3
+    full = run_cli("sync", "--full", "--vault", str(vault), env=env)  # nothing new
+    assert last_line(full) == "0 notes created, 0 updated, 0 new or changed highlights"
+
+
+def test_status_reads_the_last_run_an_earlier_version_recorded(
+    env: dict[str, str], vault: Path, tmp_path: Path
+) -> None:
+    run_cli("sync", "--vault", str(vault), env=env)
+    (db,) = (tmp_path / "state").glob("*.sqlite3")
+    with State.open(db) as state, state.transaction():
+        last = state.load_last_run()
+        assert last is not None
+        del last["highlights_changed"]
+        state.save_last_run({**last, "highlights": 28})  # what it counted: in the notes written
+    status = run_cli("status", "--vault", str(vault), env=env)
+    assert status.returncode == 0, status.stderr
+    assert ": ok, 4 created, 0 updated, 28 highlights in the notes written\n" in status.stdout
 
 
 @pytest.mark.parametrize("verbosity", [[], ["-v"], ["-vv"]])
@@ -163,7 +213,7 @@ def test_demo_works_in_a_fresh_folder(tmp_path: Path) -> None:
     target = tmp_path / "demo"
     result = run_cli("demo", str(target), env={"XDG_STATE_HOME": str(tmp_path / "untouched")})
     assert result.returncode == 0, result.stderr
-    assert "4 notes created, 0 updated, 28 highlights" in result.stdout
+    assert "4 notes created, 0 updated, 28 new or changed highlights" in result.stdout
     assert "Readwise/Books/Walden.md" in result.stdout
     assert (target / "Readwise/Articles").is_dir()
     assert not (tmp_path / "untouched").exists()  # the demo keeps its state inside its folder
@@ -244,3 +294,17 @@ def test_sync_warns_once_of_a_token_others_can_read(
     os.chmod(exposed, 0o600)
     quiet = run_cli("sync", "--vault", str(vault), env=env)
     assert quiet.returncode == 0 and "readable by others" not in quiet.stderr
+
+
+@pytest.mark.parametrize("command", [[], ["sync"], ["daemon"], ["init"], ["service", "install"]])
+def test_every_help_names_the_environment_variables(command: list[str]) -> None:
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    for name in (
+        "READWISE_TOKEN",
+        "READWISE_SYNC_VAULT",
+        "READWISE_SYNC_CONFIG",
+        "READWISE_SYNC_STATE_DIR",
+        "READWISE_API_URL",
+    ):
+        assert name in result.stdout, (command, name)

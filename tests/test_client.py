@@ -33,8 +33,6 @@ from readwise_sync.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, fast_client
 
-pytestmark = pytest.mark.timeout(20)
-
 DEMO_IDS = [60233871, 51877310, 45210733, 38100452]  # the fake pages by descending user_book_id
 WRONG_TOKEN = "wrong-token-9e8d7c6b5a4f"
 

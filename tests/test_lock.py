@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from readwise_sync.config import Settings
-from readwise_sync.errors import Locked, LockLost, StateError
+from readwise_sync.errors import Interrupted, Locked, LockLost, StateError
 from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.lock import vault_lock
+from readwise_sync.lock import command_line, vault_lock
+from readwise_sync.progress import Silent
 from readwise_sync.sync import lock_path, sync_once
 from readwise_sync.vault import TEMP_PREFIX, Vault
 
@@ -191,14 +192,38 @@ def test_a_sync_whose_lock_file_goes_stops_before_its_next_page(
     fake.page_size = 1  # four pages, a note each
     lock = lock_path(settings, Vault(vault))
 
-    def on_book(book_id: int, outcome: str) -> None:
-        if outcome == "created" and lock.exists():
-            break_lock(lock)
+    class Breaker(Silent):
+        def written(self, book_id: int, outcome: str) -> None:
+            if outcome == "created" and lock.exists():
+                break_lock(lock)
 
     with pytest.raises(LockLost) as lost:
-        sync_once(settings, on_book=on_book)
+        sync_once(settings, progress=Breaker())
     assert "\n" not in str(lost.value) and str(lock) in str(lost.value)
     assert len(note_files(vault)) == 1  # the first page's note, whole; no other
     assert not [p for p in vault.rglob(f"{TEMP_PREFIX}*")]  # no temporary file left
     again = sync_once(settings)
     assert len(note_files(vault)) == 4 and not again.skipped_missing
+
+
+def test_the_holder_is_named_by_its_whole_command_quoted_on_one_line(tmp_path: Path) -> None:
+    argv = ["/usr/bin/readwise-sync", "sync", "--vault", "/home/me/My Vault", "--wait", "300"]
+    assert command_line(argv) == "readwise-sync sync --vault '/home/me/My Vault' --wait 300"
+    assert "\n" not in command_line(["x", "sync", "--vault", "two\nlines"])
+    path = tmp_path / "vault.lock"
+    with vault_lock(path), pytest.raises(Locked) as refused, vault_lock(path):
+        pass
+    assert f"({command_line(sys.argv)} since " in str(refused.value)
+
+
+def test_a_wait_for_the_lock_ends_as_soon_as_stop_is_set(tmp_path: Path) -> None:
+    path = tmp_path / "vault.lock"
+    stop = threading.Event()
+    with vault_lock(path):
+        timer = threading.Timer(0.3, stop.set)
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(Interrupted), vault_lock(path, wait=30, stop=stop):
+            pass
+        timer.join()
+    assert time.monotonic() - started < 2

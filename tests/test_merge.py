@@ -512,14 +512,17 @@ def test_frontmatter_deleted_keys_stay_deleted_new_keys_are_appended() -> None:
     assert merge_note(result.text, result.layout, new).text == result.text
 
 
-def test_frontmatter_the_user_removed_stays_removed_and_a_missing_one_is_added() -> None:
+def test_frontmatter_the_user_removed_stays_removed_and_none_is_added_unasked() -> None:
     old, last = rendered(make_book([hl(1, "one")]))
     body = split_frontmatter(old.text)[1]
     _, new = rendered(make_book([hl(1, "one")], title="Retitled"))
     result = merge_note(body, last, new)
     assert split_frontmatter(result.text)[0] is None
-    # A note that never had one (adopted) gets the tool's keys.
-    result = merge_note(body, Layout(sections=dict(last.sections), blocks=last.blocks), new)
+    # A note that never had one (adopted) gets none either: its frontmatter stays as it is.
+    adopted = Layout(sections=dict(last.sections), blocks=last.blocks)
+    assert split_frontmatter(merge_note(body, adopted, new).text)[0] is None
+    # An empty frontmatter block is the way to ask for the tool's keys.
+    result = merge_note("---\n---\n" + body, adopted, new)
     assert result.text.startswith('---\nauthor: "[[An Author]]"\ntitle: "Retitled"\n')
 
 
@@ -661,12 +664,12 @@ def test_an_adopted_block_in_another_form_is_replaced_only_when_readwise_changes
     assert layout.blocks == {1: old_form.rstrip("\n")}
     assert layout.rendered == {"h:1": new.blocks[1]}
     result = merge_note(note, layout, new, on_delete="keep")
-    assert result.text.endswith(f"\n---\n## Highlights\n{old_form}- two\n\n## Mine\n")
+    assert result.text == f"## Highlights\n{old_form}- two\n\n## Mine\n"  # no frontmatter added
     assert merge_note(result.text, result.layout, new).text == result.text
     changed = make_book([hl(1, "one, revised", url="https://x.example/h/1"), hl(2, "two")])
     _, newer = rendered(changed)
     updated = merge_note(result.text, result.layout, newer)
-    assert f"\n---\n## Highlights\n{newer.blocks[1]}\n- two\n" in updated.text
+    assert updated.text.startswith(f"## Highlights\n{newer.blocks[1]}\n- two\n")
     assert updated.updated == 1
 
 

@@ -33,7 +33,7 @@ exactly as the user left it.
 Every highlight's text starts with a unique marker ``⟦h<id>⟧`` so its occurrences can be
 counted; every user line carries a unique ``USER-<n>``.
 
-Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 500) and
+Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 300) and
 ``READWISE_SYNC_HYPOTHESIS_STEPS`` (default 15); ``READWISE_SYNC_HYPOTHESIS_SHRINK=1``
 shrinks a failure (slow: minutes; add ``-p no:timeout``).
 """
@@ -61,13 +61,14 @@ from readwise_sync.config import Settings
 from readwise_sync.fakeapi import FakeReadwise
 from readwise_sync.models import Book
 from readwise_sync.paths import state_db_path
+from readwise_sync.progress import TO_WRITE, Silent
 from readwise_sync.render import Renderer
 from readwise_sync.state import NoteRecord, State
 from readwise_sync.sync import SyncReport, rerender_all, sync_once, text_hash
 
 from .conftest import TOKEN, note_files
 
-EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "500"))
+EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "300"))
 STEPS = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_STEPS", "15"))
 SHRINK = os.environ.get("READWISE_SYNC_HYPOTHESIS_SHRINK", "") not in ("", "0")
 
@@ -169,6 +170,20 @@ class BookModel:
     @property
     def visible(self) -> bool:
         return self.has_note and not self.deleted
+
+
+class Outcomes(Silent):
+    """Each book's last outcome: why it was left alone, or how its note was written."""
+
+    def __init__(self, outcomes: dict[int, str]) -> None:
+        self.outcomes = outcomes
+
+    def decided(self, book_id: int, outcome: str) -> None:
+        if outcome != TO_WRITE:
+            self.outcomes[book_id] = outcome
+
+    def written(self, book_id: int, outcome: str) -> None:
+        self.outcomes[book_id] = outcome
 
 
 class SyncMachine(RuleBasedStateMachine):
@@ -571,7 +586,7 @@ class SyncMachine(RuleBasedStateMachine):
                 self.settings,
                 full=kind == "full",
                 client=self.client,
-                on_book=outcomes.__setitem__,
+                progress=Outcomes(outcomes),
             )
         after = note_files(self.vault)
         fetched = self.fetched_books(since)

@@ -160,8 +160,9 @@ def test_conflict_keeps_the_users_text_and_shows_in_status(
     status = run_cli("status", "--vault", str(settings.vault), env=env)
     assert status.returncode == 0, status.stderr
     assert "conflicts waiting: 1" in status.stdout
-    now = "Readwise now has: - Our life is frittered away by detail. (new edition)"
-    assert f"{WALDEN} [h:701000013]: {now}" in status.stdout
+    assert f"  {WALDEN} [h:701000013], since " in status.stdout
+    now = "    Readwise has now:\n      - Our life is frittered away by detail. (new edition)"
+    assert now in status.stdout
     as_json = json.loads(
         run_cli("status", "--json", "--vault", str(settings.vault), env=env).stdout
     )
@@ -525,3 +526,19 @@ def test_a_new_edition_does_not_adopt_the_emptied_moved_note_of_another(tmp_path
     assert report.adopted == []
     (third,) = [p for p, t in note_files(vault).items() if "Third edition only." in t]
     assert third != "Elsewhere.md"
+
+
+def test_an_adopted_note_without_frontmatter_gets_none(
+    settings: Settings, fake: FakeReadwise, tmp_path: Path
+) -> None:
+    """Your frontmatter stays as it is, also when there is none."""
+    sync_once(settings)
+    body = read(settings, WALDEN).split("\n---\n", 1)[1]
+    body = body.replace("Simplify, simplify.", "Simplify, simplify! (mine)")
+    fresh = tmp_path / "fresh"
+    (fresh / "Readwise/Books").mkdir(parents=True)
+    (fresh / WALDEN).write_text(body, encoding="utf-8")
+    report = sync_once(Settings(**{**vars(settings), "vault": fresh, "state_dir": tmp_path / "s2"}))
+    assert WALDEN in report.adopted
+    assert not (fresh / WALDEN).read_text(encoding="utf-8").startswith("---")
+    assert "(mine)" in (fresh / WALDEN).read_text(encoding="utf-8")

@@ -52,12 +52,30 @@ def test_first_sync_writes_one_note_per_document(settings: Settings, fake: FakeR
     assert sorted(report.created) == sorted(notes)
     assert report.updated == []
     # 19 + 4 live Walden highlights (one discarded, one deleted) + 3 tweets + 2 podcast snips
-    assert report.highlights == 28
-    assert report.summary() == "4 notes created, 0 updated, 28 highlights"
+    assert report.highlights_changed == 28  # all new
+    assert report.summary() == "4 notes created, 0 updated, 28 new or changed highlights"
     walden = notes[WALDEN]
     assert "It is a great art to saunter" not in walden  # discarded
     assert "most beautiful and expressive feature" not in walden  # deleted
     assert export_requests(fake) == [{}]  # first run: the whole export, no filter
+
+
+def test_the_report_counts_the_highlights_this_run_changed(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    sync_once(settings)
+    fake.update_highlight(701000011, note="A note added in Readwise.")
+    fake.discard_highlight(701000012)  # gone from the note: a change too
+    fake.add_highlight(38100452, text="Walden, a new highlight.", location=9000)
+    report = sync_once(settings)
+    assert report.updated == [WALDEN] and report.highlights_changed == 3
+    assert report.summary() == "0 notes created, 1 updated, 3 new or changed highlights"
+    assert settings.vault is not None
+    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
+        last = state.load_last_run()
+    assert last is not None and last["highlights_changed"] == 3
+    full = sync_once(settings, full=True)
+    assert full.highlights_changed == 0 and full.created == full.updated == []
 
 
 def test_second_sync_asks_with_updated_after_and_rewrites_nothing(

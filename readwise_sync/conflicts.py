@@ -1,0 +1,145 @@
+"""Conflicts: a piece of a note that both the user and Readwise changed. Pure: text in,
+values out.
+
+The merge records a conflict when Readwise changes a piece (a highlight's block, a
+frontmatter key) that the user had edited; the user's text stays. A conflict goes away:
+
+* by itself, when the note settles it: the user makes the piece say what Readwise
+  has now, deletes it, or puts back what the tool wrote (:func:`standing`);
+* by ``readwise-sync resolve``: :func:`keep_mine` makes the user's version the one
+  the tool counts as current (until Readwise changes the piece again), and
+  :func:`take_readwise` marks the user's version as the piece to replace, so the
+  merge puts Readwise's text in its place.
+
+Both return a new layout for the merge to apply; the note is never edited here.
+:func:`versions` finds the three texts a user needs to decide: what the tool wrote,
+what Readwise has now, and what the note has.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from enum import Enum
+
+from .merge import (
+    Layout,
+    bullet_blocks,
+    find_block,
+    frontmatter_chunks,
+    split_frontmatter,
+    trace_remains,
+    word_runs,
+)
+
+
+class Standing(Enum):
+    """Where a recorded conflict stands, given the note as it is now."""
+
+    WAITING = "waiting"  # the user's version still differs from Readwise's
+    SETTLED = "settled"  # the note now says what Readwise has, or the piece is gone
+
+
+@dataclass(frozen=True)
+class Versions:
+    """The three texts of one conflict. ``mine`` is None when no version of the piece can
+    be told in the note (the user deleted it, or changed it past recognition)."""
+
+    block_id: str
+    written: str  # what the tool last wrote there
+    upstream: str  # what Readwise has now ("" when Readwise deleted it)
+    mine: str | None
+
+
+def _body(text: str) -> tuple[str | None, str]:
+    return split_frontmatter(text.replace("\r\n", "\n"))
+
+
+def _key_lines(frontmatter: str | None, key: str) -> str | None:
+    for name, lines in frontmatter_chunks(frontmatter or ""):
+        if name == key:
+            return lines if lines.endswith("\n") else lines + "\n"
+    return None
+
+
+def _highlight(block_id: str) -> int | None:
+    kind, _, ident = block_id.partition(":")
+    return int(ident) if kind == "h" and ident.lstrip("-").isdigit() else None
+
+
+def _others(layout: Layout, hid: int) -> list[str]:
+    return [block for other, block in layout.blocks.items() if other != hid]
+
+
+def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Versions:
+    """What the tool wrote, what Readwise has and what the note has, for one conflict."""
+    frontmatter, body = _body(text)
+    if block_id.startswith("fm:"):
+        key = block_id[3:]
+        written = layout.frontmatter.get(key, "")
+        return Versions(block_id, written, upstream, _key_lines(frontmatter, key))
+    hid = _highlight(block_id)
+    written = layout.blocks.get(hid, "") if hid is not None else ""
+    mine = None if hid is None else _find_mine(body, written, upstream, _others(layout, hid))
+    return Versions(block_id, written, upstream, mine)
+
+
+def _find_mine(body: str, written: str, upstream: str, others: list[str]) -> str | None:
+    """The note's bullet that is the user's version of this highlight's block: the one
+    sharing most runs of words with what was written or what Readwise has, if any."""
+    for known in (upstream, written):
+        if known and find_block(body, known) is not None:
+            return known
+    wanted = word_runs(written) | word_runs(upstream)
+    if not wanted or not trace_remains(body, written or upstream, others):
+        return None
+    best, score = None, 0
+    for block in bullet_blocks(body):
+        if block in others:
+            continue
+        shared = len(word_runs(block) & wanted)
+        if shared > score:
+            best, score = block, shared
+    return best
+
+
+def standing(text: str, layout: Layout, block_id: str, upstream: str) -> Standing:
+    """Whether the note has settled this conflict on its own (see the module docstring)."""
+    seen = versions(text, layout, block_id, upstream)
+    if seen.mine is None or seen.mine in (seen.written, seen.upstream):
+        return Standing.SETTLED
+    if block_id.startswith("fm:") and seen.mine == upstream:
+        return Standing.SETTLED
+    return Standing.WAITING
+
+
+def keep_mine(layout: Layout, block_id: str, upstream: str) -> Layout:
+    """The layout after the user chose their own version: Readwise's current text counts as
+    seen, so only a later change in Readwise is news (and a conflict again)."""
+    kept = copy.deepcopy(layout)
+    hid = _highlight(block_id)
+    if hid is not None and not upstream:  # deleted in Readwise: the block is the user's now
+        kept.blocks.pop(hid, None)
+        kept.rendered.pop(block_id, None)
+        return kept
+    kept.rendered[block_id] = upstream
+    return kept
+
+
+def take_readwise(text: str, layout: Layout, block_id: str, upstream: str) -> Layout | None:
+    """The layout after the user chose Readwise's version: their version is marked as the
+    tool's, so the merge replaces it (or removes it, when Readwise deleted the highlight).
+    None when the user's version can't be told in the note."""
+    seen = versions(text, layout, block_id, upstream)
+    if seen.mine is None:
+        return None
+    taken = copy.deepcopy(layout)
+    taken.rendered.pop(block_id, None)  # what the note has now is what gets replaced
+    if block_id.startswith("fm:"):
+        taken.frontmatter[block_id[3:]] = seen.mine
+        return taken
+    hid = _highlight(block_id)
+    if hid is None:
+        return None
+    taken.blocks[hid] = seen.mine
+    return taken

@@ -1,0 +1,237 @@
+"""Conflicts you can settle: by the note's own text, or with `readwise-sync resolve`.
+
+A conflict is a highlight (or a frontmatter key) both the user and Readwise changed.
+It clears by itself when the user's block says what Readwise has now, or when the
+user deletes the block; `resolve` takes Readwise's version or keeps the user's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from readwise_sync.config import Settings
+from readwise_sync.conflicts import Standing, keep_mine, standing, take_readwise, versions
+from readwise_sync.errors import NotResolved
+from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.merge import Layout, merge_note
+from readwise_sync.paths import state_db_path
+from readwise_sync.state import State
+from readwise_sync.sync import rerender_all, resolve_conflicts, sync_once
+
+from .conftest import TOKEN, first_sync, run_cli
+
+WALDEN = "Readwise/Books/Walden.md"
+FRITTERED = 701000013
+NEW_TEXT = "Our life is frittered away by detail. (new edition)"
+
+# -- the rules, on text --------------------------------------------------------------------
+
+WROTE = "- The mass of men lead lives of quiet desperation. ([Location 9](https://r/1))"
+MINE = "- The mass of men lead lives of *quiet* desperation, I think. ([Location 9](https://r/1))"
+THEIRS = "- The mass of men lead lives of quiet desperation, wrote he. ([Location 9](https://r/1))"
+OTHER = "- Simplify, simplify. ([Location 12](https://r/2))"
+
+
+def note(*blocks: str) -> str:
+    return "---\nauthor: x\n---\n# Walden\n\n## Highlights\n" + "\n".join(blocks) + "\n"
+
+
+def last() -> Layout:
+    return Layout(frontmatter={"author": "author: x\n"}, blocks={1: WROTE, 2: OTHER})
+
+
+def new() -> Layout:
+    return Layout(frontmatter={"author": "author: x\n"}, blocks={1: THEIRS, 2: OTHER})
+
+
+def test_the_merge_records_a_conflict_the_rules_here_start_from() -> None:
+    merged = merge_note(note(MINE, OTHER), last(), new())
+    assert [c.block_id for c in merged.conflicts] == ["h:1"]
+    assert standing(note(MINE, OTHER), merged.layout, "h:1", THEIRS) is Standing.WAITING
+
+
+def test_the_three_versions_are_whole_blocks() -> None:
+    seen = versions(note(MINE, OTHER), last(), "h:1", THEIRS)
+    assert (seen.written, seen.upstream, seen.mine) == (WROTE, THEIRS, MINE)
+
+
+def test_a_note_that_now_says_what_readwise_has_settles_it_and_the_merge_agrees() -> None:
+    text = note(THEIRS, OTHER)
+    assert standing(text, last(), "h:1", THEIRS) is Standing.SETTLED
+    merged = merge_note(text, last(), new())
+    assert merged.conflicts == [] and merged.text == text
+    assert merged.layout.blocks[1] == THEIRS  # a later edit in Readwise replaces it again
+
+
+def test_a_deleted_block_settles_it() -> None:
+    assert standing(note(OTHER), last(), "h:1", THEIRS) is Standing.SETTLED
+    assert merge_note(note(OTHER), last(), new()).conflicts == []
+
+
+def test_keep_mine_counts_readwise_as_seen_until_it_changes_again() -> None:
+    kept = keep_mine(last(), "h:1", THEIRS)
+    merged = merge_note(note(MINE, OTHER), kept, new())
+    assert merged.conflicts == [] and MINE in merged.text
+    again = Layout(frontmatter=new().frontmatter, blocks={1: THEIRS + " Again.", 2: OTHER})
+    assert [c.block_id for c in merge_note(merged.text, merged.layout, again).conflicts] == ["h:1"]
+
+
+def test_take_readwise_replaces_the_users_block_and_nothing_else() -> None:
+    text = note(MINE, OTHER) + "\nMy own paragraph.\n"
+    taken = take_readwise(text, last(), "h:1", THEIRS)
+    assert taken is not None
+    merged = merge_note(text, taken, new())
+    assert merged.conflicts == []
+    assert merged.text == note(THEIRS, OTHER) + "\nMy own paragraph.\n"
+
+
+def test_take_readwise_of_a_highlight_deleted_in_readwise_removes_the_users_block() -> None:
+    gone = Layout(frontmatter=new().frontmatter, blocks={2: OTHER})
+    taken = take_readwise(note(MINE, OTHER), last(), "h:1", "")
+    assert taken is not None
+    assert merge_note(note(MINE, OTHER), taken, gone).text == note(OTHER)
+
+
+def test_a_frontmatter_key_both_changed_settles_and_resolves() -> None:
+    text = note(WROTE, OTHER).replace("author: x", "author: mine")
+    changed = Layout(frontmatter={"author": "author: y\n"}, blocks=last().blocks)
+    merged = merge_note(text, last(), changed)
+    assert [c.block_id for c in merged.conflicts] == ["fm:author"]
+    assert standing(text, merged.layout, "fm:author", "author: y\n") is Standing.WAITING
+    assert versions(text, merged.layout, "fm:author", "author: y\n").mine == "author: mine\n"
+    taken = take_readwise(text, merged.layout, "fm:author", "author: y\n")
+    assert taken is not None
+    assert "author: y\n" in merge_note(text, taken, changed).text
+    settled = text.replace("author: mine", "author: y")
+    assert standing(settled, merged.layout, "fm:author", "author: y\n") is Standing.SETTLED
+
+
+# -- end to end: a real sync, state and vault ------------------------------------------------
+
+
+def make_conflict(settings: Settings, fake: FakeReadwise) -> tuple[Path, str]:
+    """The user rewords a Walden highlight and Readwise edits it too; the user's line."""
+    _, walden = first_sync(settings)
+    text = walden.read_text(encoding="utf-8")
+    old = next(line for line in text.splitlines() if "frittered away" in line)
+    mine = old.replace("Simplify, simplify.", "Simplify, simplify! (I disagree.)")
+    walden.write_text(text.replace(old, mine), encoding="utf-8")
+    fake.update_highlight(FRITTERED, text=NEW_TEXT)
+    assert sync_once(settings).conflicts == [WALDEN]
+    return walden, mine
+
+
+def waiting(settings: Settings) -> list[dict[str, object]]:
+    assert settings.vault is not None
+    with State.open(state_db_path(settings.state_dir, settings.vault.resolve())) as state:
+        return state.load_conflicts()
+
+
+def test_replacing_the_block_with_what_status_shows_clears_it_at_the_next_sync(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    (conflict,) = waiting(settings)
+    upstream = str(conflict["upstream"])
+    text = walden.read_text(encoding="utf-8")
+    start = text.index(mine)
+    end = text.index("\n- ", start) if "\n- " in text[start:] else len(text)
+    walden.write_text(text[:start] + upstream + text[end:], encoding="utf-8")
+    before = walden.read_text(encoding="utf-8")
+    report = sync_once(settings)  # nothing changed in Readwise
+    assert waiting(settings) == [] and report.conflicts == []
+    assert walden.read_text(encoding="utf-8") == before  # nothing of the user's rewritten
+    fake.update_highlight(FRITTERED, note="A note added later.")
+    later = sync_once(settings)
+    assert later.conflicts == [] and "A note added later." in walden.read_text(encoding="utf-8")
+
+
+def test_deleting_the_block_clears_it(settings: Settings, fake: FakeReadwise) -> None:
+    walden, _mine = make_conflict(settings, fake)
+    text = walden.read_text(encoding="utf-8")
+    kept = [line for line in text.split("\n") if "I disagree" not in line]
+    # the block's note lines hang under it, indented: they go with it
+    kept = [line for line in kept if "whole book in four words" not in line]
+    kept = [line for line in kept if "whole of minimalism" not in line]
+    walden.write_text("\n".join(kept), encoding="utf-8")
+    rerender_all(settings)
+    assert waiting(settings) == []
+
+
+def test_a_waiting_conflict_costs_a_no_op_sync_no_write(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    make_conflict(settings, fake)
+    fake.clock_offset = timedelta(minutes=30)  # the edit is past the cursor's overlap now
+    sync_once(settings)
+    assert settings.vault is not None
+    db = state_db_path(settings.state_dir, settings.vault.resolve())
+    before = db.stat().st_mtime_ns
+    time.sleep(0.01)  # a rewrite would show in the mtime
+    assert sync_once(settings).books_seen == 0
+    assert db.stat().st_mtime_ns == before and len(waiting(settings)) == 1
+
+
+def test_resolve_take_readwise_puts_readwise_text_in_place_of_the_users(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    walden.write_text(walden.read_text(encoding="utf-8") + "\nMy last word.\n", encoding="utf-8")
+    _, settled = resolve_conflicts(settings, WALDEN, take=True)
+    text = walden.read_text(encoding="utf-8")
+    assert settled == [f"h:{FRITTERED}"]
+    assert NEW_TEXT in text and mine not in text and "My last word." in text
+    assert waiting(settings) == []
+    assert sync_once(settings).conflicts == []
+
+
+def test_resolve_keep_mine_keeps_the_note_and_only_a_new_readwise_edit_is_news(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, _mine = make_conflict(settings, fake)
+    before = walden.read_text(encoding="utf-8")
+    resolve_conflicts(settings, str(walden), take=False)
+    assert walden.read_text(encoding="utf-8") == before and waiting(settings) == []
+    fake.add_highlight(38100452, text="A new highlight elsewhere.", location=9000)
+    assert sync_once(settings).conflicts == []
+    fake.update_highlight(FRITTERED, text=NEW_TEXT + " And again.")
+    assert sync_once(settings).conflicts == [WALDEN]
+
+
+def test_resolve_says_when_there_is_nothing_to_resolve(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    first_sync(settings)
+    with pytest.raises(NotResolved, match="no conflict waiting"):
+        resolve_conflicts(settings, WALDEN, take=True)
+
+
+def test_status_and_resolve_on_the_command_line(settings: Settings, fake: FakeReadwise) -> None:
+    walden, mine = make_conflict(settings, fake)
+    long_text = "Our life is frittered away by detail. " * 4 + "The changed words at the end."
+    fake.update_highlight(FRITTERED, text=long_text)
+    sync_once(settings)
+    env = {"READWISE_SYNC_STATE_DIR": str(settings.state_dir), "READWISE_TOKEN": TOKEN}
+    vault = str(settings.vault)
+    status = run_cli("status", "--vault", vault, env=env)
+    assert status.returncode == 0, status.stderr
+    assert "conflicts waiting: 1" in status.stdout
+    assert "The changed words at the end." in status.stdout  # the whole line, not cut
+    assert mine in status.stdout  # what the note has
+    assert "frittered away by detail. Simplify, simplify." in status.stdout  # what we wrote
+    assert "readwise-sync resolve" in status.stdout
+    as_json = json.loads(run_cli("status", "--json", "--vault", vault, env=env).stdout)
+    assert mine in as_json["conflicts"][0]["mine"]
+    done = run_cli("resolve", WALDEN, "--take-readwise", "--vault", vault, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Readwise's" in done.stdout
+    assert "The changed words at the end." in walden.read_text(encoding="utf-8")
+    again = run_cli("resolve", WALDEN, "--keep-mine", "--vault", vault, env=env)
+    assert again.returncode == 2 and "no conflict waiting" in again.stderr
+    status = run_cli("status", "--vault", vault, env=env)
+    assert "conflicts waiting: 0" in status.stdout
