@@ -63,7 +63,9 @@ class Owners:
             at: dict[str, list[int]] = {}  # path -> the books recorded there
             for book_id, (path, _) in tracked.items():
                 at.setdefault(path, []).append(book_id)
-            entries, kept, unsure = [], set(), set()
+            entries: list[NoteEntry] = []
+            kept: set[int] = set()
+            unsure: set[int] = set()
             self._building = True
             try:
                 self._index_notes(at, tracked, records, entries, kept, unsure)
@@ -228,7 +230,7 @@ class Owners:
                 sharing |= others
         if self.owners_of(text) - {record.book_id}:
             return False
-        titles = {layout.frontmatter.get("title") for layout in layouts} - {None, ""}
+        titles = {title for layout in layouts if (title := layout.frontmatter.get("title"))}
         for title in titles:
             others = title_owners.get(title, set()) - {record.book_id}
             if title in text and not others:

@@ -1,4 +1,5 @@
-"""ruff check and ruff format: part of the suite, so the README's one test command covers them."""
+"""ruff check, ruff format and mypy: part of the suite, so the README's one test command
+covers them."""
 
 from __future__ import annotations
 
@@ -25,4 +26,12 @@ def test_ruff_check() -> None:
 
 def test_ruff_format() -> None:
     result = _ruff("format", "--check")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "readwise_sync"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert "No module named mypy" not in result.stderr, "mypy is a test dependency"
     assert result.returncode == 0, result.stdout + result.stderr
