@@ -157,7 +157,11 @@ def _write_problems(root: Path, folder: str) -> list[str]:
         return [f"folder: {existing} is a file, not a folder; notes go in {target}"]
     real = existing.resolve()
     if real != root and root not in real.parents:
-        return []  # a symlink out of the vault: never written through (the sync refuses it)
+        # A link out of the vault: no note is ever written through one (see vault.py).
+        return [
+            f"folder: {existing} is a link out of the vault (to {real}); notes are never"
+            " written through one: make it a real folder, or point vault at the target"
+        ]
     probe = existing / f"{TEMP_PREFIX}check-{secrets.token_hex(6)}{TEMP_SUFFIX}"
     made = False
     try:

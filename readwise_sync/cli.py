@@ -482,8 +482,9 @@ def init(
         url = initialize.api_url_for(api_url, os.environ)
         secret = initialize.check_token(secret, url)
         initialize.write_setup(target, root, secret, url, force=force)
-    except click.Abort:
-        raise  # Ctrl-C at a prompt: click says "Aborted!"
+    except click.Abort:  # Ctrl-C at a prompt
+        click.echo("\nreadwise-sync: stopped; nothing written", err=True)
+        sys.exit(130)
     except Exception as exc:
         _fail(exc, verbose)
     shell_token = os.environ.get("READWISE_TOKEN", "").strip()

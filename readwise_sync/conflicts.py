@@ -24,9 +24,11 @@ from enum import Enum
 
 from .merge import (
     Layout,
+    block_link,
     bullet_blocks,
     find_block,
     frontmatter_chunks,
+    settled_by,
     split_frontmatter,
     trace_remains,
     word_runs,
@@ -85,22 +87,42 @@ def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Version
 
 
 def _find_mine(body: str, written: str, upstream: str, others: list[str]) -> str | None:
-    """The note's bullet that is the user's version of this highlight's block: the one
-    sharing most runs of words with what was written or what Readwise has, if any."""
-    for known in (upstream, written):
-        if known and find_block(body, known) is not None:
-            return known
-    wanted = word_runs(written) | word_runs(upstream)
-    if not wanted or not trace_remains(body, written or upstream, others):
+    """The note's bullet that is the user's version of this highlight's block, if one can
+    be told: Readwise's text in its place (see :func:`merge.settled_by`), what the tool
+    wrote, else the one bullet holding the highlight's link, else the one sharing most
+    runs of words with it, never a bullet holding another highlight's link. None when
+    no version is left, or two bullets are equally likely."""
+    if upstream and settled_by(body, upstream, written, others):
+        return upstream
+    if written and find_block(body, written) is not None:
+        return written
+    if not trace_remains(body, written or upstream, others):
         return None
-    best, score = None, 0
-    for block in bullet_blocks(body):
-        if block in others:
-            continue
-        shared = len(word_runs(block) & wanted)
-        if shared > score:
-            best, score = block, shared
-    return best
+    own = block_link(written or upstream)
+    foreign = {link for block in others if (link := block_link(block)) and link != own}
+    candidates = [
+        block
+        for block in bullet_blocks(body)
+        if block not in others and block != upstream and block_link(block) not in foreign
+    ]
+    linked = [block for block in candidates if own is not None and block_link(block) == own]
+    if linked:
+        return linked[0] if len(linked) == 1 else None
+    wanted = word_runs(written) | word_runs(upstream)
+    scored = sorted(((len(word_runs(b) & wanted), b) for b in candidates), reverse=True)
+    if not scored or scored[0][0] == 0 or (len(scored) > 1 and scored[1][0] == scored[0][0]):
+        return None
+    return scored[0][1]
+
+
+def own_lines(seen: Versions) -> list[str]:
+    """Lines of the user's version that are in neither what the tool wrote nor what
+    Readwise has, past its first (the highlight itself): words of their own, such as a
+    comment added under it, that taking Readwise's version would drop."""
+    if seen.mine is None:
+        return []
+    known = set(seen.written.split("\n")) | set(seen.upstream.split("\n"))
+    return [line for line in seen.mine.split("\n")[1:] if line.strip() and line not in known]
 
 
 def standing(text: str, layout: Layout, block_id: str, upstream: str) -> Standing:

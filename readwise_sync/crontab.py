@@ -57,7 +57,7 @@ def _number(text: str, low: int, names: list[str]) -> int:
     lowered = text.lower()
     if lowered in names:
         return names.index(lowered) + low
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise ValueError(f"{text!r} is not a number")
     return int(text)
 
@@ -67,9 +67,9 @@ def _values(text: str, low: int, high: int, names: list[str]) -> set[int]:
     values: set[int] = set()
     for part in text.split(","):
         base, slash, step_text = part.partition("/")
-        step = int(step_text) if step_text.isdigit() else 0
+        step = int(step_text) if step_text.isascii() and step_text.isdigit() else 0
         if slash and step < 1:
-            raise ValueError(f"{part!r} has no step after '/'")
+            raise ValueError(f"{part!r} needs a step of 1 or more after '/'")
         if base == "*":
             first, last = low, high
         elif "-" in base:

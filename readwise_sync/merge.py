@@ -191,7 +191,10 @@ def _merge_frontmatter(
             stored[key] = written
             if new.frontmatter.get(key) == _with_newline(text):
                 stored[key] = new.frontmatter[key]  # to what Readwise has now: settled
-            elif key in new.frontmatter and new.frontmatter[key] != rendering:
+                continue
+            if f"fm:{key}" in last.rendered:  # what counts as seen (a conflict resolved)
+                result.layout.rendered[f"fm:{key}"] = last.rendered[f"fm:{key}"]
+            if key in new.frontmatter and new.frontmatter[key] != rendering:
                 result.conflicts.append(Conflict(f"fm:{key}", new.frontmatter[key]))
         elif key in new.frontmatter:
             replacement = new.frontmatter[key]
@@ -273,6 +276,18 @@ def _words_remain(body: str, block: str, others: Iterable[str]) -> bool:
     return 2 * len(found) >= len(runs)
 
 
+def _settled_by(
+    body: str, upstream: str, written: str, others: list[str], taken: list[Span]
+) -> Span | None:
+    """Where the note says Readwise's ``upstream`` in place of the block it was
+    (``written``): it holds ``upstream`` verbatim and, that copy aside, no edited form of
+    the block. (A copy pasted beside the user's own version settles nothing.)"""
+    span = _find_piece(body, upstream, taken)
+    if span is None or _leaves_a_trace(body[: span[0]] + body[span[1] :], written, others):
+        return None
+    return span
+
+
 def _others(last: Layout, hid: int) -> list[str]:
     return [block for other, block in last.blocks.items() if other != hid]
 
@@ -349,7 +364,7 @@ def merge_note(
     result = MergeResult(text=current, layout=Layout())
     current_fm, body = split_frontmatter(current)
     merged_fm, stored_fm = _merge_frontmatter(current_fm, last, new, result)
-    layout = Layout(frontmatter=stored_fm)
+    layout = Layout(frontmatter=stored_fm, rendered=dict(result.layout.rendered))
 
     taken: list[Span] = []
     edits: list[tuple[int, int, str]] = []  # (start, end, replacement), applied back to front
@@ -410,7 +425,7 @@ def merge_note(
             edits.append((span[0], span[1], upstream))
             layout.blocks[hid] = upstream
             result.updated += 1
-        elif (theirs := _find_piece(body, upstream, taken)) is not None:
+        elif theirs := _settled_by(body, upstream, written, _others(last, hid), taken):
             # The user made the block say what Readwise has now: settled, nothing to do.
             taken.append(theirs)
             spans[hid] = theirs
@@ -591,6 +606,18 @@ def find_block(body: str, block: str) -> Span | None:
 def trace_remains(body: str, block: str, others: Iterable[str] = ()) -> bool:
     """Whether an edited form of ``block`` is still in ``body`` (the merge's rule)."""
     return _leaves_a_trace(body, block, others)
+
+
+def settled_by(body: str, upstream: str, written: str, others: list[str]) -> Span | None:
+    """Where the note says Readwise's text in place of the block (the merge's rule)."""
+    return _settled_by(body, upstream, written, others, [])
+
+
+def block_link(block: str) -> str | None:
+    """The link a block's first line ends with (its highlight's own), if long enough to
+    tell highlights apart."""
+    link = _LINK_TARGET.search(block.split("\n", 1)[0])
+    return link.group(1) if link and len(link.group(1)) >= 8 else None
 
 
 def word_runs(text: str) -> set[tuple[str, ...]]:

@@ -10,22 +10,69 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import naming
-from .conflicts import Standing, Versions, keep_mine, standing, take_readwise, versions
+from .conflicts import (
+    Standing,
+    Versions,
+    keep_mine,
+    own_lines,
+    standing,
+    take_readwise,
+    versions,
+)
 from .errors import NotResolved, UnreadableNote
 from .merge import Layout
+from .owners import Owners
 from .state import State
 from .vault import Vault
 
 
 @dataclass(frozen=True)
 class Waiting:
-    """One recorded conflict, with the three texts to decide between."""
+    """One recorded conflict, with the three texts to decide between. ``gone``: the note
+    is nowhere in the vault any more (the user deleted it, and so the piece)."""
 
     book_id: int
     path: str
     versions: Versions
     standing: Standing
     detected_at: str
+    gone: bool = False
+    moved: bool = False  # found elsewhere than the state says: merged, the state follows
+
+
+@dataclass(frozen=True)
+class Settling:
+    """What a run does with the conflicts the notes settled since they were recorded."""
+
+    remerge: list[int]  # books whose note settled one: merged again, that clears it
+    gone: list[int]  # books whose note was deleted: their conflicts are forgotten
+
+
+class _Notes:
+    """The notes that have conflicts, each read once, followed where the user moved it."""
+
+    def __init__(self, state: State, vault: Vault) -> None:
+        self.state, self.vault = state, vault
+        self.owners: Owners | None = None
+        self.found: dict[int, tuple[str, str | None, bool]] = {}
+
+    def note(self, book_id: int, path: str) -> tuple[str, str | None, bool]:
+        """(where the note is, its text or None when it can't be read, whether it is gone)"""
+        if book_id not in self.found:
+            self.found[book_id] = self._locate(book_id, path)
+        return self.found[book_id]
+
+    def _locate(self, book_id: int, path: str) -> tuple[str, str | None, bool]:
+        text = _read(self.vault, path)
+        if text is not None or self.vault.exists(path) or self.vault.has_placeholder(path):
+            return path, text, False  # there (unreadable or offloaded: can't tell yet)
+        if self.owners is None:
+            self.owners = Owners(self.vault, self.state, dry_run=True)
+            self.owners.index()
+        moved = self.owners.moved.get(book_id)
+        if moved is None:
+            return path, None, True
+        return moved, _read(self.vault, moved), False
 
 
 def waiting(state: State, vault: Vault) -> list[Waiting]:
@@ -33,22 +80,21 @@ def waiting(state: State, vault: Vault) -> list[Waiting]:
     found: list[Waiting] = []
     rows = state.load_conflicts()
     records = state.load_notes({row["book_id"] for row in rows})
-    texts: dict[int, str | None] = {}
+    notes = _Notes(state, vault)
     for row in rows:
-        book_id = row["book_id"]
-        record = records.get(book_id)
-        path = record.path if record is not None else row["path"]
-        if book_id not in texts:
-            texts[book_id] = _read(vault, path)
-        layout = Layout.from_json(state.load_layout(book_id))
-        text = texts[book_id]
-        if text is None:  # the note is gone or can't be read: nothing to tell yet
-            seen = Versions(row["block_id"], "", row["upstream"], None)
-            found.append(Waiting(book_id, path, seen, Standing.WAITING, row["detected_at"]))
+        book_id, block_id, upstream = row["book_id"], row["block_id"], row["upstream"]
+        recorded = records[book_id].path if book_id in records else row["path"]
+        path, text, gone = notes.note(book_id, recorded)
+        if text is None:  # deleted (settled), or unreadable for now (can't tell yet)
+            seen = Versions(block_id, "", upstream, None)
+            where = Standing.SETTLED if gone else Standing.WAITING
+            found.append(Waiting(book_id, path, seen, where, row["detected_at"], gone))
             continue
-        seen = versions(text, layout, row["block_id"], row["upstream"])
-        where = standing(text, layout, row["block_id"], row["upstream"])
-        found.append(Waiting(book_id, path, seen, where, row["detected_at"]))
+        layout = Layout.from_json(state.load_layout(book_id))
+        seen = versions(text, layout, block_id, upstream)
+        where = standing(text, layout, block_id, upstream)
+        moved = path != recorded
+        found.append(Waiting(book_id, path, seen, where, row["detected_at"], moved=moved))
     return found
 
 
@@ -59,10 +105,20 @@ def _read(vault: Vault, path: str) -> str | None:
         return None
 
 
-def settled_books(state: State, vault: Vault) -> list[int]:
-    """The books whose note settled a conflict since it was recorded: merged again, their
-    conflicts clear. (Reads only the notes that have conflicts: usually none.)"""
-    return sorted({w.book_id for w in waiting(state, vault) if w.standing is Standing.SETTLED})
+def settling(state: State, vault: Vault) -> Settling:
+    """The conflicts the notes settled since they were recorded, and the notes with
+    conflicts that the user moved (merged once, so the state follows them and later runs
+    need not look for them). Reads only the notes that have conflicts: usually none."""
+    items = [w for w in waiting(state, vault) if w.standing is Standing.SETTLED or w.moved]
+    gone = sorted({w.book_id for w in items if w.gone})
+    return Settling(sorted({w.book_id for w in items} - set(gone)), gone)
+
+
+def forget(state: State, books: list[int]) -> None:
+    """Drop the conflicts of notes the user deleted."""
+    with state.transaction():
+        for book_id in books:
+            state.save_conflicts(book_id, "", [], "")
 
 
 def note_key(vault: Vault, note: str) -> str:
@@ -79,11 +135,22 @@ def note_key(vault: Vault, note: str) -> str:
     return naming.name_key(given.as_posix())
 
 
+@dataclass(frozen=True)
+class Choice:
+    """What ``resolve`` recorded: the book, the conflicts settled, and whether its note
+    is gone (then nothing is left to write)."""
+
+    book_id: int
+    blocks: list[str]
+    gone: bool
+
+
 def choose(
     state: State, vault: Vault, note: str, *, take: bool, block: str | None = None
-) -> tuple[int, list[str]]:
+) -> Choice:
     """Record the user's choice for the conflicts of ``note`` (one ``block``, or all): the
-    layout the next merge of that note applies. Returns the book and the blocks settled."""
+    layout the next merge of that note applies. Raises :class:`NotResolved`, with nothing
+    changed, when the choice can't be applied as asked."""
     key = note_key(vault, note)
     mine = [w for w in waiting(state, vault) if naming.name_key(w.path) == key]
     if not mine:
@@ -92,24 +159,39 @@ def choose(
         mine = [w for w in mine if w.versions.block_id == block]
         if not mine:
             raise NotResolved(f"{note}: no conflict {block} in this note")
-    book_id = mine[0].book_id
-    text = vault.read_text(mine[0].path)
+    book_id, path = mine[0].book_id, mine[0].path
+    blocks = [item.versions.block_id for item in mine]
+    if mine[0].gone:  # deleted with the note: nothing to keep or take
+        forget(state, [book_id])
+        return Choice(book_id, blocks, gone=True)
+    text = vault.read_text(path)
     if text is None:
-        raise NotResolved(f"{mine[0].path}: the note is gone; nothing to resolve")
+        raise NotResolved(f"{path}: the note can't be read now; nothing to resolve")
+    if not vault.path_of(path).stat().st_mode & 0o222:
+        raise NotResolved(f"{path} is read-only; make it writable to resolve its conflicts")
     layout = Layout.from_json(state.load_layout(book_id))
     for item in mine:
-        block_id, upstream = item.versions.block_id, item.versions.upstream
-        if not take:
-            layout = keep_mine(layout, block_id, upstream)
-            continue
-        chosen = take_readwise(text, layout, block_id, upstream)
-        if chosen is None:
-            raise NotResolved(
-                f"{item.path} [{block_id}]: your version of it can't be told in the note; "
-                "put Readwise's text there by hand (see `readwise-sync status`), or use "
-                "--keep-mine"
-            )
-        layout = chosen
+        layout = _chosen(text, layout, item, take=take)
     with state.transaction():
         state.save_layout(book_id, layout.to_json())
-    return book_id, [item.versions.block_id for item in mine]
+    return Choice(book_id, blocks, gone=False)
+
+
+def _chosen(text: str, layout: Layout, item: Waiting, *, take: bool) -> Layout:
+    block_id, upstream = item.versions.block_id, item.versions.upstream
+    if not take:
+        return keep_mine(layout, block_id, upstream)
+    where = f"{item.path} [{block_id}]"
+    if own := own_lines(item.versions):
+        raise NotResolved(
+            f"{where}: your version has lines of your own ({own[0].strip()!r}"
+            f"{' and more' if len(own) > 1 else ''}) that Readwise's would drop; put"
+            " Readwise's text in by hand (see `readwise-sync status`), or use --keep-mine"
+        )
+    chosen = take_readwise(text, layout, block_id, upstream)
+    if chosen is None:
+        raise NotResolved(
+            f"{where}: your version of it can't be told in the note; put Readwise's text"
+            " there by hand (see `readwise-sync status`), or use --keep-mine"
+        )
+    return chosen

@@ -558,6 +558,7 @@ class _Run:
         except OutsideVault as exc:
             log.warning("%s", exc, extra=IN_REPORT)
             self.report.skipped_readonly.append(exc.path or book.display_title)
+            self.retry.add(book.user_book_id)  # a link out of the vault, to mend: fetched again
             return "refused"
         except UnreadableNote as exc:
             self.failed(book.user_book_id, exc.path or book.display_title, str(exc))
@@ -713,6 +714,8 @@ class _Run:
                         # One note the tool may not write is that note's problem, not the run's.
                         log.warning("%s", exc, extra=IN_REPORT)
                         self.report.skipped_readonly.append(write.path)
+                        if isinstance(exc, OutsideVault):  # a link to mend: fetched again
+                            self.retry.add(write.book_id)
                         continue
                 done.add(number)
         except BaseException:
@@ -902,7 +905,8 @@ def _sync_locked(
             stop,
             lock,
         )
-        run.remerge.update(resolving.settled_books(state, vault))
+        settled = resolving.settling(state, vault)
+        run.remerge.update(settled.remerge)
         try:
             with Spool[_Write](settings.state_dir) as spool:
                 # Decide every note while the pages arrive (the next page is fetched
@@ -930,7 +934,7 @@ def _sync_locked(
                 run.make_staged_durable()
                 for writes in spool.batches():
                     run.write_page(writes)
-                _settle_conflicts(run)
+                _settle_conflicts(run, settled)
                 log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)
         finally:
             run.abandon()
@@ -974,13 +978,16 @@ def _sync_locked(
             client.close()
 
 
-def _settle_conflicts(run: _Run) -> None:
+def _settle_conflicts(run: _Run, settled: resolving.Settling) -> None:
     """The notes that settled a conflict since it was recorded (the user took Readwise's
     text, or deleted the piece) are merged again, which clears it: those the pages
-    brought, as they came (see ``remerge``); the rest here, from the stored data."""
-    books = [b for b in run.remerge if b not in run.seen]
+    brought, as they came (see ``remerge``); the rest here, from the stored data. The
+    conflicts of a note the user deleted go with it."""
+    books = [b for b in settled.remerge if b not in run.seen]
     stored = (run.state.load_book_data(book_id) for book_id in books)
     run.sync_page(Book.model_validate(data) for data in stored if data is not None)
+    if settled.gone and not run.report.dry_run:
+        resolving.forget(run.state, settled.gone)
 
 
 def resolve_conflicts(
@@ -994,18 +1001,18 @@ def resolve_conflicts(
         vault_lock(lock_path(settings, vault), wait=lock_wait, anchor=vault.root) as lock,
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
-        book_id, settled = resolving.choose(state, vault, note, take=take, block=block)
+        choice = resolving.choose(state, vault, note, take=take, block=block)
         # The user asked for this note now: a save a moment ago is the one to merge into.
         options = _options(settings, quiet_period=0.0)
         run = _Run(vault, state, _renderer(settings), options, report, lock=lock)
-        run.remerge.add(book_id)
+        run.remerge.add(choice.book_id)
+        data = None if choice.gone else state.load_book_data(choice.book_id)
         try:
-            data = state.load_book_data(book_id)
             run.sync_page([Book.model_validate(data)] if data is not None else [])
         finally:
             run.abandon()
     report.finished_at = datetime.now(UTC)
-    return report, settled
+    return report, choice.blocks
 
 
 def _last_result(state: State) -> str | None:
@@ -1026,7 +1033,7 @@ def rerender_all(
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
         run = _Run(vault, state, renderer, _options(settings), report, lock=lock)
-        run.remerge.update(resolving.settled_books(state, vault))
+        run.remerge.update(resolving.settling(state, vault).remerge)
         try:
             for batch in state.iter_book_json():
                 run.sync_page(Book.parse_json(data) for data in batch)

@@ -278,5 +278,23 @@ def test_the_write_check_never_writes_outside_the_vault(tmp_path: Path) -> None:
     outside.mkdir()
     (vault / "Readwise").symlink_to(outside)
     watched = os.stat(outside).st_mtime_ns
-    assert problems(Settings(vault=vault, token=TOKEN), Need.WRITE) == []
+    (found,) = problems(Settings(vault=vault, token=TOKEN), Need.WRITE)
+    assert "is a link out of the vault" in found.line
     assert os.stat(outside).st_mtime_ns == watched and list(outside.iterdir()) == []
+
+
+def test_check_does_not_call_the_vault_writable_when_notes_go_through_a_link_out_of_it(
+    fake: FakeReadwise, vault: Path, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (vault / "Readwise").symlink_to(elsewhere)  # every note would be refused by the sync
+    env = {
+        "READWISE_TOKEN": TOKEN,
+        "READWISE_API_URL": fake.url,
+        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
+        "HOME": str(tmp_path),
+    }
+    checked = run_cli("check", "--vault", str(vault), env=env)
+    assert "vault: ok" not in checked.stdout, checked.stdout
+    assert checked.returncode == 2

@@ -27,6 +27,7 @@ from .conftest import TOKEN, first_sync, run_cli
 
 WALDEN = "Readwise/Books/Walden.md"
 FRITTERED = 701000013
+WALDEN_ID = 38100452
 NEW_TEXT = "Our life is frittered away by detail. (new edition)"
 
 # -- the rules, on text --------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_resolve_keep_mine_keeps_the_note_and_only_a_new_readwise_edit_is_news(
     before = walden.read_text(encoding="utf-8")
     resolve_conflicts(settings, str(walden), take=False)
     assert walden.read_text(encoding="utf-8") == before and waiting(settings) == []
-    fake.add_highlight(38100452, text="A new highlight elsewhere.", location=9000)
+    fake.add_highlight(WALDEN_ID, text="A new highlight elsewhere.", location=9000)
     assert sync_once(settings).conflicts == []
     fake.update_highlight(FRITTERED, text=NEW_TEXT + " And again.")
     assert sync_once(settings).conflicts == [WALDEN]
@@ -235,3 +236,127 @@ def test_status_and_resolve_on_the_command_line(settings: Settings, fake: FakeRe
     assert again.returncode == 2 and "no conflict waiting" in again.stderr
     status = run_cli("status", "--vault", vault, env=env)
     assert "conflicts waiting: 0" in status.stdout
+
+
+# -- what a hostile read of resolve found ---------------------------------------------------
+
+FIRST = "- Our life is frittered away by detail. Simplify, simplify. ([Location 1](https://r/1))"
+SECOND = (
+    "- Our life is frittered away by detail. Simplify, simplify, simplify."
+    " ([Location 2](https://r/2))"
+)
+
+
+def test_take_readwise_never_replaces_the_users_edit_of_another_highlight() -> None:
+    # Two overlapping highlights (common: the same passage highlighted twice), both
+    # edited by the user; Readwise changes the first. The user's version of the first is
+    # the bullet with the first's link, but the one chosen is the second highlight's.
+    mine_first = "- Our life is frittered away, sadly. ([Location 1](https://r/1))"
+    mine_second = SECOND.replace("by detail.", "by **detail**.")
+    upstream = "- Our life is frittered away by detail. Simplify! ([Location 1](https://r/1))"
+    last = Layout(frontmatter={"author": "author: x\n"}, blocks={1: FIRST, 2: SECOND})
+    new = Layout(frontmatter={"author": "author: x\n"}, blocks={1: upstream, 2: SECOND})
+    text = note(mine_first, mine_second)
+    merged = merge_note(text, last, new)
+    assert [c.block_id for c in merged.conflicts] == ["h:1"]
+    taken = take_readwise(text, merged.layout, "h:1", upstream)
+    result = merge_note(text, taken, new).text if taken is not None else text
+    assert mine_second in result  # the user's edit of highlight 2 is not theirs to lose
+
+
+def test_take_readwise_refuses_to_drop_a_line_the_user_added_under_the_highlight(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    comment = "    - My own thought: this is why I quit the group chat."
+    text = walden.read_text(encoding="utf-8")
+    walden.write_text(text.replace(mine, mine + "\n" + comment), encoding="utf-8")
+    before = walden.read_text(encoding="utf-8")
+    with pytest.raises(NotResolved, match="lines of your own"):
+        resolve_conflicts(settings, WALDEN, take=True)  # Readwise's block would drop them
+    assert walden.read_text(encoding="utf-8") == before and len(waiting(settings)) == 1
+
+
+def test_keep_mine_on_a_property_holds_past_the_next_change_to_the_book(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    _, walden = first_sync(settings)
+    text = walden.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    walden.write_text(text.replace(title, 'title: "Walden (my title)"'), encoding="utf-8")
+    fake.update_book(WALDEN_ID, title="Walden; or, Life in the Woods")
+    fake.update_highlight(FRITTERED, note="bumps the book")
+    assert sync_once(settings).conflicts == [WALDEN]
+    assert [c["block_id"] for c in waiting(settings)] == ["fm:title"]
+    resolve_conflicts(settings, WALDEN, take=False)
+    assert waiting(settings) == []
+    fake.add_highlight(WALDEN_ID, text="A new highlight elsewhere.", location=9000)
+    report = sync_once(settings)
+    assert report.conflicts == [] and waiting(settings) == []  # Readwise's title was seen
+
+
+def test_resolve_finds_a_note_the_user_moved_since(settings: Settings, fake: FakeReadwise) -> None:
+    walden, _mine = make_conflict(settings, fake)
+    assert settings.vault is not None
+    moved = settings.vault / "Reading" / "Walden.md"
+    moved.parent.mkdir()
+    walden.rename(moved)
+    resolve_conflicts(settings, "Reading/Walden.md", take=True)
+    assert NEW_TEXT in moved.read_text(encoding="utf-8")
+
+
+def test_a_conflict_in_a_deleted_note_can_be_dismissed(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, _mine = make_conflict(settings, fake)
+    walden.unlink()  # the user deletes the note: the block, and its conflict, are gone
+    sync_once(settings)
+    if waiting(settings):
+        resolve_conflicts(settings, WALDEN, take=False)  # at least keep-mine dismisses it
+    assert waiting(settings) == []
+
+
+def test_resolve_does_not_say_settled_when_it_wrote_nothing(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    walden.chmod(0o444)
+    env = {"READWISE_SYNC_STATE_DIR": str(settings.state_dir), "READWISE_TOKEN": TOKEN}
+    done = run_cli("resolve", WALDEN, "--take-readwise", "--vault", str(settings.vault), env=env)
+    walden.chmod(0o644)
+    assert mine in walden.read_text(encoding="utf-8")
+    assert done.returncode == 2 and "is read-only" in done.stderr
+    assert "put in the note" not in done.stdout, done.stdout
+    assert len(waiting(settings)) == 1  # nothing recorded either
+
+
+def test_a_quoted_copy_elsewhere_does_not_settle_the_users_edited_block(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    (conflict,) = waiting(settings)
+    upstream = str(conflict["upstream"])
+    text = walden.read_text(encoding="utf-8")
+    # The user keeps their reworded bullet and pastes Readwise's text (from status) into
+    # a section of their own, to compare.
+    walden.write_text(text + "\n## Compare\n" + upstream + "\n", encoding="utf-8")
+    sync_once(settings)
+    fake.update_highlight(FRITTERED, text=NEW_TEXT + " And a third edition.")
+    sync_once(settings)
+    assert mine in walden.read_text(encoding="utf-8")
+    assert [c["block_id"] for c in waiting(settings)] == [f"h:{FRITTERED}"]
+
+
+def test_a_moved_note_with_a_conflict_is_followed_once_and_the_conflict_waits_there(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    walden, mine = make_conflict(settings, fake)
+    assert settings.vault is not None
+    moved = settings.vault / "Reading" / "Walden.md"
+    moved.parent.mkdir()
+    walden.rename(moved)
+    sync_once(settings)  # nothing changed in Readwise: only the move is news
+    with State.open(state_db_path(settings.state_dir, settings.vault.resolve())) as state:
+        assert state.load_paths()[WALDEN_ID][0] == "Reading/Walden.md"
+    (conflict,) = waiting(settings)
+    assert conflict["path"] == "Reading/Walden.md" and mine in moved.read_text(encoding="utf-8")

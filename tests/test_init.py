@@ -396,3 +396,41 @@ def test_fake_server_on_a_busy_port_is_one_line(serve: list[subprocess.Popen[str
         result = run_cli("fake-server", "--port", str(busy.getsockname()[1]))
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and "cannot listen" in result.stderr
+
+
+def _own_terminal() -> None:
+    import fcntl
+    import termios
+
+    os.setsid()  # the pty becomes the child's terminal, so Ctrl-C on it is a SIGINT
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def test_ctrl_c_at_the_init_prompt_exits_130_as_the_table_says(tmp_path: Path) -> None:
+    import pty
+    import subprocess
+    import sys
+    import time
+
+    vault = tmp_path / "vault"
+    vault.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
+    env["HOME"] = str(tmp_path / "home")
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "readwise_sync", "init", "--vault", str(vault)],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        preexec_fn=_own_terminal,
+    )
+    os.close(follower)
+    said, deadline = b"", time.monotonic() + 20
+    while b"token:" not in said.lower() and time.monotonic() < deadline:
+        said += os.read(leader, 1024)
+    os.write(leader, b"\x03")  # Ctrl-C, through the terminal
+    code = child.wait(timeout=20)
+    os.close(leader)
+    assert not (tmp_path / "home" / ".config" / "readwise-sync" / "token").exists()
+    assert code == 130

@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from readwise_sync.crontab import parse_cron
+from readwise_sync.errors import ConfigError
 from readwise_sync.schedule import cron_problem, make_trigger
 
 from .factories import CRONS, cron_times
@@ -38,3 +40,11 @@ def test_sunday_as_zero_is_sunday() -> None:
 def test_a_schedule_the_daemon_cannot_keep_is_one_line(cron: str) -> None:
     problem = cron_problem(cron, setting="cron")
     assert problem is not None and problem.startswith(f"cron: {cron!r}")
+
+
+@pytest.mark.parametrize("cron", ["*/² * * * *", "² * * * *", "*/0 * * * *"])
+def test_odd_digits_in_a_cron_field_are_refused_in_plain_words(cron: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_cron(cron)
+    (line,) = caught.value.problems
+    assert line.startswith(f"cron: {cron!r}") and "int()" not in line

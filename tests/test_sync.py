@@ -620,3 +620,16 @@ def test_a_flush_that_fails_leaves_the_vault_as_it_was(
     assert [p for p in settings.vault.rglob(".readwise-sync-*")] == []  # type: ignore[union-attr]
     assert load_cursor(settings) is None
     assert len(sync_once(settings).created) == 4
+
+
+def test_notes_refused_for_a_link_out_of_the_vault_are_written_once_it_is_fixed(
+    settings: Settings, tmp_path: Path
+) -> None:
+    assert settings.vault is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (settings.vault / "Readwise").symlink_to(elsewhere)
+    assert sync_once(settings).skipped_readonly  # refused, and said so
+    (settings.vault / "Readwise").unlink()  # the user fixes the folder
+    sync_once(settings)
+    assert (settings.vault / "Readwise/Books/Walden.md").exists()
