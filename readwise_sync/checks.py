@@ -43,6 +43,9 @@ class Need(enum.Flag):
     TOKEN = enum.auto()  # it talks to Readwise
     VAULT = enum.auto()  # it reads the vault: an existing folder
     WRITE = enum.auto()  # it writes notes: the vault folder, writable (implies VAULT)
+    # Tried by writing a file (check only: a run's own writes then show it, and a sync
+    # with nothing to do must leave the vault's folders as they were).
+    PROBE = enum.auto()
 
 
 @dataclass(frozen=True)
@@ -80,9 +83,10 @@ def problems(
     found = [Problem("config", line) for line in schedule_problems(settings, interval, cron)]
     if Need.TOKEN in needs:
         found += [Problem("token", line) for line in token_problems(settings)]
-    if needs & (Need.VAULT | Need.WRITE):
-        write = Need.WRITE in needs
-        found += [Problem("vault", line) for line in vault_problems(settings, write=write)]
+    if needs & (Need.VAULT | Need.WRITE | Need.PROBE):
+        write = bool(needs & (Need.WRITE | Need.PROBE))
+        lines = vault_problems(settings, write=write, probe=Need.PROBE in needs)
+        found += [Problem("vault", line) for line in lines]
     return found
 
 
@@ -126,8 +130,9 @@ def token_problems(settings: Settings) -> list[str]:
     return []
 
 
-def vault_problems(settings: Settings, *, write: bool) -> list[str]:
-    """The vault must be a folder; with ``write``, one its notes can be written into."""
+def vault_problems(settings: Settings, *, write: bool, probe: bool = False) -> list[str]:
+    """The vault must be a folder; with ``write``, one its notes can be written into
+    (with ``probe``, tried by writing a file, else asked of the system)."""
     try:
         root = settings.require_vault().expanduser()
     except ConfigError as exc:
@@ -145,10 +150,10 @@ def vault_problems(settings: Settings, *, write: bool) -> list[str]:
         return [f"vault {root} is a file, not a folder; the vault is the folder of your notes"]
     if not write:
         return []
-    return _write_problems(root.resolve(), settings.folder)
+    return _write_problems(root.resolve(), settings.folder, probe=probe)
 
 
-def _write_problems(root: Path, folder: str) -> list[str]:
+def _write_problems(root: Path, folder: str, *, probe: bool) -> list[str]:
     target = root / folder if folder else root
     existing = target
     while existing != root and not os.path.lexists(existing):
@@ -162,6 +167,20 @@ def _write_problems(root: Path, folder: str) -> list[str]:
             f"folder: {existing} is a link out of the vault (to {real}); notes are never"
             " written through one: make it a real folder, or point vault at the target"
         ]
+    if not probe and os.access(existing, os.W_OK | os.X_OK):
+        return []  # (a run asks the system; only when it says no is a write tried, for why)
+    return _probe(existing)
+
+
+def _cannot_write(folder: Path, reason: str | None) -> str:
+    return (
+        f"cannot write in the vault folder {folder} ({reason}); "
+        "make it writable, or point vault at one you can write to"
+    )
+
+
+def _probe(existing: Path) -> list[str]:
+    """Create and remove a hidden file in ``existing``: what the system says of it."""
     probe = existing / f"{TEMP_PREFIX}check-{secrets.token_hex(6)}{TEMP_SUFFIX}"
     made = False
     try:
@@ -176,20 +195,20 @@ def _write_problems(root: Path, folder: str) -> list[str]:
         if made:
             with contextlib.suppress(OSError):
                 os.unlink(probe)
-        return [
-            f"cannot write in the vault folder {existing} ({exc.strerror}); "
-            "make it writable, or point vault at one you can write to"
-        ]
+        return [_cannot_write(existing, exc.strerror)]
     return []
 
 
 def check_lines(settings: Settings) -> Iterator[tuple[str, int]]:
     """What ``check`` prints: (line, exit code), by subject: ``config``, ``token``,
     ``templates``, ``vault``. Every problem a run would meet is among them, worded alike."""
-    found = problems(settings, Need.TOKEN | Need.WRITE)
+    found = problems(settings, Need.TOKEN | Need.PROBE)
 
     def under(topic: str) -> list[tuple[str, int]]:
-        return [(f"{topic}: {p.line}", 2) for p in found if p.topic == topic]
+        # "vault: folder ... does not exist", not "vault: vault folder ...".
+        return [
+            (f"{topic}: {p.line.removeprefix(topic + ' ')}", 2) for p in found if p.topic == topic
+        ]
 
     where = settings.config_file or "no config file, defaults and environment"
     yield from under("config") or [(f"config: ok ({where})", 0)]

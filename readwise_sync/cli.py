@@ -136,23 +136,31 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     ]
     for option in reversed(options):
         func = option(func)
+    func.reads_environment = True  # type: ignore[attr-defined]
     return func
 
 
-_ENVIRONMENT = """\b
-Environment (an option given wins):
-  READWISE_TOKEN           the Readwise access token (wins over the config's)
-  READWISE_SYNC_VAULT      the vault, for --vault
-  READWISE_SYNC_CONFIG     the config file, for --config
-  READWISE_SYNC_STATE_DIR  the state folder, for --state-dir
-  READWISE_API_URL         the API (default https://readwise.io)"""
+_VARIABLES = {
+    "READWISE_TOKEN": "the Readwise access token (wins over the config's)",
+    "READWISE_SYNC_VAULT": "the vault, for --vault",
+    "READWISE_SYNC_CONFIG": "the config file, for --config",
+    "READWISE_SYNC_STATE_DIR": "the state folder, for --state-dir",
+    "READWISE_API_URL": "the API (default https://readwise.io)",
+}
+
+
+def _environment(*names: str) -> str:
+    """The end of a --help: the environment variables the command reads."""
+    rows = [f"  {name:<24} {_VARIABLES[name]}" for name in names or _VARIABLES]
+    return "\b\nEnvironment (an option given wins):\n" + "\n".join(rows)
 
 
 class _Command(click.Command):
-    """A command whose --help ends with the environment variables it reads."""
+    """A command taking the common options ends its --help with the environment."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("epilog", _ENVIRONMENT)
+        if getattr(kwargs.get("callback"), "reads_environment", False):
+            kwargs.setdefault("epilog", _environment())
         super().__init__(*args, **kwargs)
 
 
@@ -162,7 +170,7 @@ class _Group(click.Group):
 
 
 @click.group(
-    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_ENVIRONMENT
+    cls=_Group, context_settings={"help_option_names": ["-h", "--help"]}, epilog=_environment()
 )
 @click.version_option(__version__, prog_name="readwise-sync")
 def main() -> None:
@@ -445,7 +453,11 @@ def _asked(given: str | None, option: str, question: str, *, env: str, hide: boo
     return answer
 
 
-@main.command()
+@main.command(
+    epilog=_environment(
+        "READWISE_TOKEN", "READWISE_SYNC_VAULT", "READWISE_SYNC_CONFIG", "READWISE_API_URL"
+    )
+)
 @click.option("--vault", metavar="PATH", help="The Obsidian vault folder (asked if not given).")
 @click.option("--token", metavar="TOKEN", help="Your Readwise token; `-` reads it from stdin.")
 @click.option(

@@ -76,9 +76,14 @@ def mtimes(vault: Path) -> dict[str, int]:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    stdin: str | None = None,
+    umask: int = -1,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point in a child process (exit codes, stderr, no tracebacks)."""
+    """Run the real console entry point in a child process (exit codes, stderr, no
+    tracebacks); ``stdin``, if given, is its standard input (never a terminal)."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
     full_env.update(env or {})
     return subprocess.run(
@@ -87,7 +92,9 @@ def run_cli(
         text=True,
         env=full_env,
         timeout=timeout,
-        stdin=subprocess.DEVNULL,
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        umask=umask,
     )
 
 

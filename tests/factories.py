@@ -1,11 +1,19 @@
-"""Libraries for the tests that need many books (the crash and race tests), and cron
-expressions with their meaning spelled out (the timer and daemon schedule tests)."""
+"""Libraries for the tests that need many books (the crash and race tests), cron
+expressions with their meaning spelled out (the timer and daemon schedule tests), and
+unit files read back the way systemd reads them (the service and walkthrough tests)."""
 
 from __future__ import annotations
 
+import os
 import random
+import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 
 def library(rng: random.Random, count: int) -> list[dict[str, object]]:
@@ -71,3 +79,65 @@ def cron_times(matches: Callable[[datetime], bool], after: datetime, count: int)
             found.append(moment)
         moment += timedelta(minutes=1)
     return found
+
+
+def need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        pytest.skip(f"{tool} is not installed here (.ci/run installs it where it can)")
+
+
+def verify(units: list[Path], home: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``systemd-analyze --user verify`` on ``units``, for a user whose home is ``home``."""
+    need("systemd-analyze")
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    return subprocess.run(
+        ["systemd-analyze", "--user", "verify", *map(str, units)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=units[0].parent,
+    )
+
+
+def systemd_words(value: str) -> list[str]:
+    """Split a setting's value as systemd does (extract_first_word with EXTRACT_UNQUOTE):
+    whitespace separates words, quotes group, a backslash takes the next character as it is.
+    The C escapes ExecStart= also knows mean the same for the two escapes used, \\\\ and \\"."""
+    words: list[str] = []
+    chars = iter(value)
+    word: str | None = None
+    quote = None
+    for char in chars:
+        if quote is None and char in " \t":
+            if word is not None:
+                words.append(word)
+            word = None
+            continue
+        word = word or ""
+        if char == "\\":
+            word += next(chars)
+        elif quote is None and char in "'\"":
+            quote = char
+        elif char == quote:
+            quote = None
+        else:
+            word += char
+    assert quote is None, f"unbalanced quote in {value!r}"
+    return [*words, *([word] if word is not None else [])]
+
+
+def unspecify(word: str, *, exec_line: bool = False) -> str:
+    """The word after specifier expansion (only %% may be left) and, on ExecStart=, $$."""
+    assert re.search(r"%[^%]", word.replace("%%", "")) is None, word
+    word = word.replace("%%", "%")
+    if exec_line:
+        assert re.search(r"\$[^$]", word.replace("$$", "")) is None, word
+        word = word.replace("$$", "$")
+    return word
+
+
+def setting(unit: str, key: str) -> list[str]:
+    """Every value of ``key=`` in the unit file's text, in order."""
+    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]

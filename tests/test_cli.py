@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -296,7 +297,9 @@ def test_sync_warns_once_of_a_token_others_can_read(
     assert quiet.returncode == 0 and "readable by others" not in quiet.stderr
 
 
-@pytest.mark.parametrize("command", [[], ["sync"], ["daemon"], ["init"], ["service", "install"]])
+@pytest.mark.parametrize(
+    "command", [[], ["sync"], ["daemon"], ["status"], ["resolve"], ["service", "install"]]
+)
 def test_every_help_names_the_environment_variables(command: list[str]) -> None:
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
@@ -308,3 +311,23 @@ def test_every_help_names_the_environment_variables(command: list[str]) -> None:
         "READWISE_API_URL",
     ):
         assert name in result.stdout, (command, name)
+
+
+def test_a_help_names_only_the_variables_its_command_reads() -> None:
+    init = run_cli("init", "--help").stdout
+    assert "READWISE_TOKEN" in init and "READWISE_SYNC_STATE_DIR" not in init
+    for command in (["demo"], ["fake-server"], ["service", "uninstall"]):
+        assert "READWISE_" not in run_cli(*command, "--help").stdout, command
+
+
+def test_a_sync_with_nothing_to_do_leaves_the_vaults_folders_as_they_were(
+    env: dict[str, str], vault: Path
+) -> None:
+    """Its checks ask the system; they make no file (a sync client would see the folder
+    change, an SD card takes the write)."""
+    for _ in range(2):  # the books changed just before the first run come back once
+        assert run_cli("sync", "--vault", str(vault), env=env).returncode == 0
+    folders = {p: p.stat().st_mtime_ns for p in [vault, *vault.rglob("*")] if p.is_dir()}
+    time.sleep(0.01)  # a file made and removed would show in the mtimes
+    assert run_cli("sync", "--vault", str(vault), env=env).returncode == 0
+    assert {p: p.stat().st_mtime_ns for p in folders} == folders

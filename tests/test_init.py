@@ -56,23 +56,6 @@ def default_config(home: dict[str, str]) -> Path:
     return Path(result.stdout.strip())
 
 
-def run_with_input(
-    *args: str, env: dict[str, str], stdin: str, umask: int = -1
-) -> subprocess.CompletedProcess[str]:
-    """run_cli, with ``stdin`` on the child's standard input (not a terminal)."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "readwise_sync", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=60,
-        umask=umask,
-    )
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -158,7 +141,7 @@ def test_init_reads_the_token_from_stdin_with_umask_0(
     fake: FakeReadwise, home: dict[str, str], obsidian_vault: Path
 ) -> None:
     args = ["init", "--vault", str(obsidian_vault), "--token", "-", "--api-url", fake.url]
-    result = run_with_input(*args, env=home, stdin=TOKEN + "\n", umask=0)
+    result = run_cli(*args, env=home, stdin=TOKEN + "\n", umask=0)
     assert result.returncode == 0, result.stderr
     token_file = default_config(home).with_name("token")
     assert token_file.read_text(encoding="utf-8").strip() == TOKEN

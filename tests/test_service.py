@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import plistlib
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -31,72 +30,12 @@ from readwise_sync.service import (
 from readwise_sync.timer import cron_calendars, timer_schedule
 
 from .conftest import TOKEN, run_cli
-from .factories import CRONS, cron_times
+from .factories import CRONS, cron_times, need, setting, systemd_words, unspecify, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 AWKWARD = ["Obsidian Vault", "Bibliothèque", "100% notes"]
 # Every character systemd treats specially in a unit file, in one folder name.
 HOSTILE = "a b\\c \"d\" 'e' %h $HOME ${X} ; é"
-
-
-def need(tool: str) -> None:
-    if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed here (.ci/run installs it where it can)")
-
-
-def verify(units: list[Path], home: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    need("systemd-analyze")
-    runtime = tmp_path / "runtime"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    env = {**os.environ, "HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
-    return subprocess.run(
-        ["systemd-analyze", "--user", "verify", *map(str, units)],
-        env=env,
-        capture_output=True,
-        text=True,
-        cwd=units[0].parent,
-    )
-
-
-def systemd_words(value: str) -> list[str]:
-    """Split a setting's value as systemd does (extract_first_word with EXTRACT_UNQUOTE):
-    whitespace separates words, quotes group, a backslash takes the next character as it is.
-    The C escapes ExecStart= also knows mean the same for the two escapes used, \\\\ and \\"."""
-    words: list[str] = []
-    chars = iter(value)
-    word: str | None = None
-    quote = None
-    for char in chars:
-        if quote is None and char in " \t":
-            if word is not None:
-                words.append(word)
-            word = None
-            continue
-        word = word or ""
-        if char == "\\":
-            word += next(chars)
-        elif quote is None and char in "'\"":
-            quote = char
-        elif char == quote:
-            quote = None
-        else:
-            word += char
-    assert quote is None, f"unbalanced quote in {value!r}"
-    return [*words, *([word] if word is not None else [])]
-
-
-def unspecify(word: str, *, exec_line: bool = False) -> str:
-    """The word after specifier expansion (only %% may be left) and, on ExecStart=, $$."""
-    assert re.search(r"%[^%]", word.replace("%%", "")) is None, word
-    word = word.replace("%%", "%")
-    if exec_line:
-        assert re.search(r"\$[^$]", word.replace("$$", "")) is None, word
-        word = word.replace("$$", "$")
-    return word
-
-
-def setting(unit: str, key: str) -> list[str]:
-    return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]
 
 
 def test_shipped_units_are_the_generated_ones() -> None:
