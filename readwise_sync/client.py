@@ -18,8 +18,8 @@ itself bounded by ``timeout``). A body is streamed and refused past
 ``max_response_bytes``, counted after decompression (gzip is decoded here, a step
 at a time, so a gzip bomb costs no more memory than the cap); a run reads at most
 ``max_run_bytes``; a listing stops when it pages for ever or brings more than
-``max_documents`` (:mod:`.limits`). The
-waits between attempts end at once when ``stop`` is set (:class:`Interrupted`).
+``max_documents`` (:mod:`.limits`). The waits between attempts end at once when
+``stop`` is set (:class:`Interrupted`).
 
 The token lives only in the httpx client's default headers: it is never
 logged and never put in an error message (errors name the URL, which has no
@@ -151,8 +151,7 @@ class ReadwiseClient:
         transport: httpx.BaseTransport | None = None,
         token_source: str | None = None,
     ) -> None:
-        # Where the token came from (settings.token_source), for the messages that ask
-        # the user to fix it: the place they must look, not a guess.
+        # Where the token came from (settings.token_source): where a message sends the user.
         self.token_source = token_source or "READWISE_TOKEN, or token / token_file in the config"
         problem = token_problem(token)
         if problem:  # httpx would fail to send it, or send it retried to exhaustion
@@ -161,11 +160,8 @@ class ReadwiseClient:
                 "(copy it again from https://readwise.io/access_token)"
             )
         self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.max_retry_after = max_retry_after
-        self.max_response_bytes = max_response_bytes
-        self.max_run_bytes = max_run_bytes
+        self.timeout, self.max_retries, self.max_retry_after = timeout, max_retries, max_retry_after
+        self.max_response_bytes, self.max_run_bytes = max_response_bytes, max_run_bytes
         self.max_documents = max_documents  # in one listing
         # Full jitter: a random wait up to an exponentially growing ceiling.
         self._backoff = tenacity.wait_random_exponential(multiplier=backoff, max=max_backoff)
