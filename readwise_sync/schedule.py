@@ -1,4 +1,5 @@
-"""The daemon's schedule (apscheduler): its triggers, its scheduler, and the check of both.
+"""The daemon's schedule (apscheduler, tzlocal): its triggers, its scheduler, and the check
+of both.
 
 The only module that imports apscheduler, so a one-shot ``sync`` pays for it only when
 the config sets a cron expression (then it is checked the way the daemon will use it).
@@ -16,6 +17,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from tzlocal import get_localzone
 
 from .crontab import DAYS, Cron, parse_cron
 from .errors import ConfigError
@@ -24,7 +26,13 @@ DEFAULT_INTERVAL = 3600.0
 
 
 def local_zone() -> tzinfo | None:
-    return datetime.now().astimezone().tzinfo
+    """This machine's time zone, with its rules: a cron schedule stays on the wall clock
+    across a daylight-saving change (a fixed offset taken at start would not)."""
+    try:
+        zone: tzinfo = get_localzone()
+    except (LookupError, ValueError, OSError):  # no zone configured: the offset of now
+        return datetime.now().astimezone().tzinfo
+    return zone
 
 
 def make_trigger(interval: float | None, cron: str | None, *, setting: str = "cron") -> BaseTrigger:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -48,3 +51,23 @@ def test_odd_digits_in_a_cron_field_are_refused_in_plain_words(cron: str) -> Non
         parse_cron(cron)
     (line,) = caught.value.problems
     assert line.startswith(f"cron: {cron!r}") and "int()" not in line
+
+
+def test_a_cron_schedule_keeps_the_wall_clock_across_a_daylight_saving_change() -> None:
+    """09:00 is 09:00 on the Sunday summer time begins too, not 10:00."""
+    code = (
+        "from datetime import datetime\n"
+        "from zoneinfo import ZoneInfo\n"
+        "from readwise_sync.schedule import local_zone, make_trigger\n"
+        "trigger = make_trigger(None, '0 9 * * *')\n"
+        "moment = datetime(2027, 3, 27, tzinfo=local_zone())\n"
+        "for _ in range(3):\n"
+        "    moment = trigger.get_next_fire_time(None, moment)\n"
+        "    print(moment.astimezone(ZoneInfo('Europe/Madrid')).strftime('%H:%M'))\n"
+        "    moment = moment.replace(minute=1)\n"
+    )
+    env = {**os.environ, "TZ": "Europe/Madrid"}
+    run = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert run.stdout.split() == ["09:00", "09:00", "09:00"]
