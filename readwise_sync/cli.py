@@ -31,6 +31,7 @@ from . import __version__
 from .errors import ConfigError, Interrupted, Locked, ReadwiseSyncError
 from .logs import add_log_file, said_once, setup_logging
 from .wording import (
+    KEPT_APART,
     demo_lines,
     exposed_token,
     failure_line,
@@ -253,6 +254,9 @@ def sync(
     if not quiet:
         for line in report_lines(report):
             click.echo(line)
+    else:  # -q: errors only, and any words of the user's that were kept apart
+        for path in report.copies:
+            click.echo(f"readwise-sync: {path}: {KEPT_APART}", err=True)
     if report.failed:
         if quiet:  # errors still show with -q
             for _, why in report.failed:

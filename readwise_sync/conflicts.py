@@ -126,11 +126,22 @@ def own_lines(seen: Versions) -> list[str]:
 
 
 def standing(text: str, layout: Layout, block_id: str, upstream: str) -> Standing:
-    """Whether the note has settled this conflict on its own (see the module docstring)."""
-    seen = versions(text, layout, block_id, upstream)
-    if seen.mine is None or seen.mine in (seen.written, seen.upstream):
-        return Standing.SETTLED
-    if block_id.startswith("fm:") and seen.mine == upstream:
+    """Whether the note has settled this conflict on its own (see the module docstring),
+    by the merge's own rules, so that what ``status`` says the next sync does."""
+    frontmatter, body = _body(text)
+    if block_id.startswith("fm:"):
+        key = block_id[3:]
+        mine = _key_lines(frontmatter, key)
+        settled = mine is None or mine in (layout.frontmatter.get(key), upstream)
+        return Standing.SETTLED if settled else Standing.WAITING
+    hid = _highlight(block_id)
+    written = layout.blocks.get(hid, "") if hid is not None else ""
+    others = _others(layout, hid) if hid is not None else []
+    if (
+        (upstream and settled_by(body, upstream, written, others))
+        or (written and find_block(body, written) is not None)
+        or not trace_remains(body, written or upstream, others)
+    ):
         return Standing.SETTLED
     return Standing.WAITING
 

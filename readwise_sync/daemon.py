@@ -54,6 +54,7 @@ STOP_GRACE = 8.0  # seconds a stopping daemon waits for the run in progress
 # a folder moved) stops the daemon with exit 2 like a broken config, never a log line
 # every interval for ever.
 RUN_NEEDS = Need.TOKEN | Need.WRITE
+VAULT_MISSES = 3  # runs in a row finding the vault gone before the daemon stops (exit 2)
 
 
 def status_file(settings: Settings) -> Path:
@@ -91,6 +92,7 @@ class Daemon:
         self._idle = threading.Event()
         self._idle.set()
         self._failures = 0
+        self._misses = 0  # runs in a row whose checks failed (see _ready)
         self._started = ""
         self.exit_code = 0
         self._scheduler = make_scheduler()
@@ -125,10 +127,30 @@ class Daemon:
             self._idle.set()
             self._write_status()
 
+    def _ready(self) -> bool:
+        """The checks every run makes. A vault gone since the start (a drive unmounted, a
+        network share down) is tried again at the next runs; only when it stays gone for
+        VAULT_MISSES runs in a row does the daemon stop (exit 2), never a line an
+        interval for ever."""
+        try:
+            preflight(self.settings, needs=RUN_NEEDS)
+        except ConfigError as exc:
+            self._misses += 1
+            last = self._misses >= VAULT_MISSES
+            for line in exc.problems:
+                log.error("%s%s", line, "" if last else "; trying again at the next run")
+            if last:
+                self.exit_code = exc.exit_code
+                self._stop.set()
+            return False
+        self._misses = 0
+        return True
+
     def _run_once(self) -> None:
         settings = self.settings
+        if not self._ready():
+            return
         try:
-            preflight(settings, needs=RUN_NEEDS)
             # No retries inside the client: the daemon retries on its own schedule, so an
             # offline laptop logs one line per attempt, not a burst.
             with ReadwiseClient(

@@ -21,7 +21,7 @@ from .conflicts import (
 )
 from .errors import NotResolved, UnreadableNote
 from .merge import Layout
-from .owners import Owners
+from .owners import Owners, text_hash
 from .state import State
 from .vault import Vault
 
@@ -143,13 +143,16 @@ class Choice:
     book_id: int
     blocks: list[str]
     gone: bool
+    # What the merge of the note goes by instead of the recorded layout; it reaches the
+    # state only with the write (so a resolve that fails or is stopped changes nothing).
+    layout: Layout | None = None
 
 
 def choose(
     state: State, vault: Vault, note: str, *, take: bool, block: str | None = None
 ) -> Choice:
-    """Record the user's choice for the conflicts of ``note`` (one ``block``, or all): the
-    layout the next merge of that note applies. Raises :class:`NotResolved`, with nothing
+    """The user's choice for the conflicts of ``note`` (one ``block``, or all): the layout
+    the merge of that note is to go by. Raises :class:`NotResolved`, with nothing
     changed, when the choice can't be applied as asked."""
     key = note_key(vault, note)
     mine = [w for w in waiting(state, vault) if naming.name_key(w.path) == key]
@@ -169,12 +172,12 @@ def choose(
         raise NotResolved(f"{path}: the note can't be read now; nothing to resolve")
     if not vault.path_of(path).stat().st_mode & 0o222:
         raise NotResolved(f"{path} is read-only; make it writable to resolve its conflicts")
-    layout = Layout.from_json(state.load_layout(book_id))
+    record = state.load_notes([book_id]).get(book_id)
+    pending = record is not None and record.pending_hash == text_hash(text)  # a run died
+    layout = Layout.from_json(state.load_layout(book_id, pending=pending))
     for item in mine:
         layout = _chosen(text, layout, item, take=take)
-    with state.transaction():
-        state.save_layout(book_id, layout.to_json())
-    return Choice(book_id, blocks, gone=False)
+    return Choice(book_id, blocks, gone=False, layout=layout)
 
 
 def _chosen(text: str, layout: Layout, item: Waiting, *, take: bool) -> Layout:

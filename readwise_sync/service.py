@@ -50,7 +50,7 @@ NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=read-only
 ReadWritePaths={writable}
-PrivateTmp=yes
+{private_tmp}
 PrivateDevices=yes
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
@@ -82,6 +82,7 @@ class Plan:
     writable: list[str]
     environment: dict[str, str] = field(default_factory=dict)
     schedule: TimerSchedule = field(default_factory=lambda: timer_schedule(None, None))
+    private_tmp: bool = True  # False when a path it needs is under /tmp (see service_plan)
 
 
 def unit_word(text: str, *, exec_line: bool = False) -> str:
@@ -107,7 +108,10 @@ def _command(words: list[str]) -> str:
 
 
 def _service_lines(
-    exec_start: list[str], writable: list[str], environment: Mapping[str, str]
+    exec_start: list[str],
+    writable: list[str],
+    environment: Mapping[str, str],
+    private_tmp: bool = True,
 ) -> tuple[str, str]:
     """The ``Environment=`` and ``ExecStart=`` lines, and the hardening with its paths."""
     # "-" before a path: a folder that doesn't exist yet is not an error at start-up.
@@ -117,7 +121,14 @@ def _service_lines(
     )
     lines = [f"Environment={unit_word(f'{key}={value}')}" for key, value in environment.items()]
     lines.append(f"ExecStart={_command(exec_start)}")
-    return "".join(f"{line}\n" for line in lines), _HARDENING.format(writable=paths)
+    tmp = (
+        "PrivateTmp=yes"
+        if private_tmp
+        else "# Not PrivateTmp: the vault, the state or the config is under /tmp.\nPrivateTmp=no"
+    )
+    return "".join(f"{line}\n" for line in lines), _HARDENING.format(
+        writable=paths, private_tmp=tmp
+    )
 
 
 def systemd_units(
@@ -130,9 +141,10 @@ def systemd_units(
     """
     environment = plan.environment if plan else {}
     schedule = plan.schedule if plan else timer_schedule(None, None)
-    start, hardening = _service_lines([*command, "daemon", *args], writable, environment)
+    private = plan.private_tmp if plan else True
+    start, hardening = _service_lines([*command, "daemon", *args], writable, environment, private)
     once_start, _ = _service_lines(
-        [*command, "sync", "-q", "--wait", "300", *args], writable, environment
+        [*command, "sync", "-q", "--wait", "300", *args], writable, environment, private
     )
     timer_lines = "".join(f"{line}\n" for line in schedule.lines)
     service = (
@@ -235,7 +247,18 @@ def service_plan(settings: Settings, env: Mapping[str, str] | None = None) -> Pl
     if settings.log_file is not None:
         writable.append(str(settings.log_file.expanduser().parent.resolve()))
     environment = {"READWISE_API_URL": settings.api_url} if env.get("READWISE_API_URL") else {}
-    return Plan(args, writable, environment, timer_schedule(settings.interval, settings.cron))
+    if env.get("XDG_STATE_HOME"):  # where `log_file = true` puts the log, as resolved here
+        environment["XDG_STATE_HOME"] = env["XDG_STATE_HOME"]
+    # A private /tmp would hide a vault, state, config or token file kept under /tmp.
+    needed = [*writable, *args[1::2], str(settings.token_path or "")]
+    private = not any(_under_tmp(path) for path in needed if path)
+    schedule = timer_schedule(settings.interval, settings.cron)
+    return Plan(args, writable, environment, schedule, private_tmp=private)
+
+
+def _under_tmp(path: str) -> bool:
+    real = Path(path).expanduser().resolve()
+    return any(real.is_relative_to(Path(tmp).resolve()) for tmp in ("/tmp", "/var/tmp"))
 
 
 def _unit_folder(home: Path) -> Path:

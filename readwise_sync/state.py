@@ -368,10 +368,3 @@ class State:
         )
         keys = ("book_id", "block_id", "path", "upstream", "detected_at")
         return [dict(zip(keys, row, strict=True)) for row in rows]
-
-    def save_layout(self, book_id: int, layout: dict[str, Any]) -> None:
-        """Replace what the state says was written in a note (a resolved conflict: the
-        merge that follows applies it). The note's hashes stay as they are."""
-        self._db.execute(
-            "UPDATE notes SET layout = ? WHERE book_id = ?", (pack_once(layout), book_id)
-        )

@@ -236,6 +236,7 @@ class _Run:
         # Merged even when their rendering is unchanged: their note settled a conflict, or
         # the user resolved one (see resolving).
         self.remerge: set[int] = set()
+        self.chosen: dict[int, Layout] = {}  # resolve: the layout to merge by, per book
         self.hold_cursor = False  # a record without an id failed: keep the cursor back
         self.owners = Owners(vault, state, dry_run=report.dry_run)
         # New texts go to their temporary files as soon as they are decided, so they need
@@ -355,7 +356,12 @@ class _Run:
         last_hash, last_render, pending = record.hash, record.render_hash, False
         if record.pending_hash is not None and digest == record.pending_hash:
             last_hash, last_render, pending = record.pending_hash, record.pending_render_hash, True
-        stored = self.state.load_layout(book.user_book_id, pending=pending)
+        chosen = self.chosen.get(book.user_book_id)
+        stored = (
+            chosen.to_json()
+            if chosen is not None
+            else self.state.load_layout(book.user_book_id, pending=pending)
+        )
         if digest == last_hash and last_hash == last_render:
             # Exactly our last plain rendering: the user hasn't touched it; render it whole.
             what = describe_changes(Layout.from_json(stored), new)
@@ -736,11 +742,10 @@ class _Run:
             again.append(writes[number])
             log.info("%s changed while it was being written; deciding again", note.relpath)
             if copy is not None:
+                # Not left to the closing report alone: a run stopped or failing later
+                # prints none, and this names words of the user's in a file of its own.
                 log.warning(
-                    "%s was saved while being written; that version is %s",
-                    note.relpath,
-                    copy,
-                    extra=IN_REPORT,
+                    "%s was saved while being written; that version is %s", note.relpath, copy
                 )
                 self.report.copies.append(copy)
         self.vault.flush()
@@ -942,9 +947,7 @@ def _sync_locked(
         report.requests = client.requests_made - requests_before
         report.cloud_copies = list(dict.fromkeys(vault.copies))
         for path in vault.recovered:  # a save a killed run had swapped out: kept, named
-            log.warning(
-                "%s holds a save an interrupted sync had set aside; kept", path, extra=IN_REPORT
-            )
+            log.warning("%s holds a save an interrupted sync had set aside; kept", path)
             report.copies.append(path)
         # A run that found nothing changed in Readwise (the usual cron run) writes nothing,
         # not even its time: the cursor it would save is no better than the one there, since
@@ -1006,6 +1009,8 @@ def resolve_conflicts(
         options = _options(settings, quiet_period=0.0)
         run = _Run(vault, state, _renderer(settings), options, report, lock=lock)
         run.remerge.add(choice.book_id)
+        if choice.layout is not None:
+            run.chosen[choice.book_id] = choice.layout
         data = None if choice.gone else state.load_book_data(choice.book_id)
         try:
             run.sync_page([Book.model_validate(data)] if data is not None else [])

@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from .sync import SyncReport
 
 
+KEPT_APART = (
+    "a version you saved while the sync wrote the note, kept apart: take what you want"
+    " from it into the note, then delete it"
+)
+
+
 def exposed_token(settings: Settings) -> str | None:
     """A warning when the file holding the token is open to others (the mode `check` and
     `sync` warn of), else None."""
@@ -56,11 +62,7 @@ def report_lines(report: SyncReport) -> list[str]:
             "offloaded to iCloud (only in the cloud); download it and the next sync updates it",
             report.offloaded,
         ),
-        (
-            "a version you saved while the sync wrote the note, kept apart: take what you"
-            " want from it into the note, then delete it",
-            report.copies,
-        ),
+        (KEPT_APART, report.copies),
         ("existing note adopted", report.adopted),
     ]
     for label, paths in notes:

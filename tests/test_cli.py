@@ -331,3 +331,21 @@ def test_a_sync_with_nothing_to_do_leaves_the_vaults_folders_as_they_were(
     time.sleep(0.01)  # a file made and removed would show in the mtimes
     assert run_cli("sync", "--vault", str(vault), env=env).returncode == 0
     assert {p: p.stat().st_mtime_ns for p in folders} == folders
+
+
+def test_words_of_the_users_kept_apart_are_named_even_with_q(
+    env: dict[str, str], vault: Path, fake: FakeReadwise
+) -> None:
+    """A save a killed run had set aside comes back as a note of its own; -q (the timer's
+    one-shot, cron) must still say so, it is the user's text."""
+    assert run_cli("sync", "--vault", str(vault), env=env).returncode == 0
+    books = vault / "Readwise" / "Books"
+    (books / ".readwise-sync-swap-0123456789abcdef-fedcba9876543210.tmp").write_text(
+        "My words, saved in the instant of a swap.\n", encoding="utf-8"
+    )
+    fake.update_highlight(701000013, text="Edited in Readwise, to write in that folder.")
+    quiet = run_cli("sync", "-q", "--vault", str(vault), env=env)
+    assert quiet.returncode == 0 and quiet.stdout == ""
+    (kept,) = books.glob("Recovered*.md")
+    assert kept.read_text(encoding="utf-8") == "My words, saved in the instant of a swap.\n"
+    assert f"{kept.relative_to(vault).as_posix()}: a version you saved" in quiet.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from readwise_sync import resolving
 from readwise_sync.config import Settings
 from readwise_sync.conflicts import Standing, keep_mine, standing, take_readwise, versions
 from readwise_sync.errors import NotResolved
@@ -22,6 +23,7 @@ from readwise_sync.merge import Layout, merge_note
 from readwise_sync.paths import state_db_path
 from readwise_sync.state import State
 from readwise_sync.sync import rerender_all, resolve_conflicts, sync_once
+from readwise_sync.vault import Vault
 
 from .conftest import TOKEN, first_sync, run_cli
 
@@ -360,3 +362,34 @@ def test_a_moved_note_with_a_conflict_is_followed_once_and_the_conflict_waits_th
         assert state.load_paths()[WALDEN_ID][0] == "Reading/Walden.md"
     (conflict,) = waiting(settings)
     assert conflict["path"] == "Reading/Walden.md" and mine in moved.read_text(encoding="utf-8")
+
+
+def test_a_resolve_whose_write_never_happens_changes_nothing(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """Stopped or failed between the choice and the write: the next sync must not carry
+    the choice out, since the user was told it failed."""
+    walden, mine = make_conflict(settings, fake)
+    assert settings.vault is not None
+    root = settings.vault.resolve()
+    with State.open(state_db_path(settings.state_dir, root)) as state:
+        resolving.choose(state, Vault(root), WALDEN, take=True)  # and no merge after it
+    sync_once(settings)  # nothing changed in Readwise
+    assert mine in walden.read_text(encoding="utf-8") and len(waiting(settings)) == 1
+
+
+def test_status_calls_settled_only_what_the_next_sync_clears(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """A bullet the user turned into a `*` item is still their version of the block."""
+    walden, mine = make_conflict(settings, fake)
+    walden.write_text(
+        walden.read_text(encoding="utf-8").replace(mine, "* " + mine[2:]), encoding="utf-8"
+    )
+    assert settings.vault is not None
+    root = settings.vault.resolve()
+    with State.open(state_db_path(settings.state_dir, root)) as state:
+        (item,) = resolving.waiting(state, Vault(root))
+    assert item.standing is Standing.WAITING
+    sync_once(settings)
+    assert len(waiting(settings)) == 1

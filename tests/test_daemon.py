@@ -295,14 +295,32 @@ def test_a_missing_vault_stops_the_daemon_at_start_with_exit_2(
 def test_a_vault_gone_while_the_daemon_runs_stops_it_with_exit_2(
     fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
 ) -> None:
-    """An unmounted drive or a moved folder: exit 2, as the README says of a broken config,
-    never a line every interval for ever (nor a fresh vault in an empty mount point)."""
+    """A moved folder, or a drive unmounted for good: after three runs in a row find it
+    gone, exit 2, as the README says of a broken config, never a line every interval for
+    ever (nor a fresh vault in an empty mount point)."""
     daemon = spawn("daemon", "--interval", "1s", "--vault", str(vault), env=env)
     assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
     vault.rename(tmp_path / "elsewhere")
-    assert daemon.popen.wait(timeout=20) == 2
+    assert daemon.popen.wait(timeout=30) == 2
     gone = [line for line in daemon.lines() if "does not exist" in line]
-    assert len(gone) == 1 and f"vault folder {vault} does not exist" in gone[0]
+    assert len(gone) == 3 and all(f"vault folder {vault} does not exist" in ln for ln in gone)
+    assert "trying again at the next run" in gone[0] and "trying again" not in gone[-1]
+
+
+def test_a_vault_back_at_the_next_run_keeps_the_daemon_going(
+    fake: FakeReadwise, vault: Path, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
+) -> None:
+    """A drive unmounted for a moment (laptop sleep, a network share's hiccup)."""
+    daemon = spawn("daemon", "--interval", "1s", "--vault", str(vault), env=env)
+    assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
+    vault.rename(tmp_path / "away")
+    assert wait_for(lambda: any("trying again" in ln for ln in daemon.lines()), 15)
+    (tmp_path / "away").rename(vault)
+    done = sum("sync done" in ln for ln in daemon.lines())
+    assert wait_for(lambda: sum("sync done" in ln for ln in daemon.lines()) > done, 15)
+    assert daemon.popen.poll() is None
+    daemon.popen.send_signal(signal.SIGTERM)
+    assert daemon.popen.wait(timeout=20) == 0
 
 
 def test_a_rejected_token_from_a_token_file_is_named_by_its_file(

@@ -372,3 +372,29 @@ def test_service_install_timer_uses_the_configs_schedule(tmp_path: Path, vault: 
     ]
     result = verify(sorted(folder.iterdir()), home, tmp_path)
     assert result.returncode == 0 and not result.stderr.strip(), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("vault", "private"), [("/srv/Obsidian Vault", True), ("/tmp/Obsidian Vault", False)]
+)
+def test_a_vault_under_tmp_is_not_hidden_by_a_private_tmp(vault: str, private: bool) -> None:
+    """PrivateTmp gives the service an empty /tmp of its own: a vault kept there would be
+    missing to it (exit 2 at start, and no restart)."""
+    settings = Settings(
+        vault=Path(vault),
+        state_dir=Path("/srv/state"),
+        token=TOKEN,
+        token_source="token_file /srv/token",
+        token_path=Path("/srv/token"),
+    )
+    plan = service_plan(settings, env={})
+    unit = systemd_units(["/usr/bin/readwise-sync"], plan.args, plan.writable, plan)[SERVICE]
+    assert setting(unit, "PrivateTmp") == ["yes" if private else "no"]
+
+
+def test_the_log_folder_the_shell_resolved_is_the_services_too(tmp_path: Path) -> None:
+    settings = Settings(
+        vault=Path("/srv/v"), token=TOKEN, token_source="token_file /srv/t", log_file=tmp_path
+    )
+    plan = service_plan(settings, env={"XDG_STATE_HOME": "/srv/state home"})
+    assert plan.environment == {"XDG_STATE_HOME": "/srv/state home"}
