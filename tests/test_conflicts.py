@@ -135,13 +135,17 @@ def waiting(settings: Settings) -> list[dict[str, object]]:
         return state.load_conflicts()
 
 
+def readwise_has(settings: Settings) -> str:
+    """What Readwise has for the one conflict waiting, as `status --json` shows it."""
+    (conflict,) = waiting(settings)
+    return str(conflict["upstream"])
+
+
 def test_replacing_the_block_with_what_status_shows_clears_it_at_the_next_sync(
     settings: Settings, fake: FakeReadwise
 ) -> None:
     walden, mine = make_conflict(settings, fake)
-    (conflict,) = waiting(settings)
-    upstream = str(conflict["upstream"])
-    text = walden.read_text(encoding="utf-8")
+    upstream, text = readwise_has(settings), walden.read_text(encoding="utf-8")
     start = text.index(mine)
     end = text.index("\n- ", start) if "\n- " in text[start:] else len(text)
     walden.write_text(text[:start] + upstream + text[end:], encoding="utf-8")
@@ -336,9 +340,7 @@ def test_a_quoted_copy_elsewhere_does_not_settle_the_users_edited_block(
     settings: Settings, fake: FakeReadwise
 ) -> None:
     walden, mine = make_conflict(settings, fake)
-    (conflict,) = waiting(settings)
-    upstream = str(conflict["upstream"])
-    text = walden.read_text(encoding="utf-8")
+    upstream, text = readwise_has(settings), walden.read_text(encoding="utf-8")
     # The user keeps their reworded bullet and pastes Readwise's text (from status) into
     # a section of their own, to compare.
     walden.write_text(text + "\n## Compare\n" + upstream + "\n", encoding="utf-8")
