@@ -27,7 +27,9 @@ from .merge import (
     block_link,
     bullet_blocks,
     find_block,
-    frontmatter_chunks,
+    layout_frontmatter,
+    merge_note,
+    other_blocks,
     settled_by,
     split_frontmatter,
     trace_remains,
@@ -57,20 +59,9 @@ def _body(text: str) -> tuple[str | None, str]:
     return split_frontmatter(text.replace("\r\n", "\n"))
 
 
-def _key_lines(frontmatter: str | None, key: str) -> str | None:
-    for name, lines in frontmatter_chunks(frontmatter or ""):
-        if name == key:
-            return lines if lines.endswith("\n") else lines + "\n"
-    return None
-
-
 def _highlight(block_id: str) -> int | None:
     kind, _, ident = block_id.partition(":")
     return int(ident) if kind == "h" and ident.lstrip("-").isdigit() else None
-
-
-def _others(layout: Layout, hid: int) -> list[str]:
-    return [block for other, block in layout.blocks.items() if other != hid]
 
 
 def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Versions:
@@ -79,10 +70,10 @@ def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Version
     if block_id.startswith("fm:"):
         key = block_id[3:]
         written = layout.frontmatter.get(key, "")
-        return Versions(block_id, written, upstream, _key_lines(frontmatter, key))
+        return Versions(block_id, written, upstream, layout_frontmatter(frontmatter or "").get(key))
     hid = _highlight(block_id)
     written = layout.blocks.get(hid, "") if hid is not None else ""
-    mine = None if hid is None else _find_mine(body, written, upstream, _others(layout, hid))
+    mine = None if hid is None else _find_mine(body, written, upstream, other_blocks(layout, hid))
     return Versions(block_id, written, upstream, mine)
 
 
@@ -127,23 +118,29 @@ def own_lines(seen: Versions) -> list[str]:
 
 def standing(text: str, layout: Layout, block_id: str, upstream: str) -> Standing:
     """Whether the note has settled this conflict on its own (see the module docstring),
-    by the merge's own rules, so that what ``status`` says the next sync does."""
-    frontmatter, body = _body(text)
-    if block_id.startswith("fm:"):
-        key = block_id[3:]
-        mine = _key_lines(frontmatter, key)
-        settled = mine is None or mine in (layout.frontmatter.get(key), upstream)
-        return Standing.SETTLED if settled else Standing.WAITING
+    asked of the merge itself, so that what ``status`` says is what the next sync does:
+    merged with Readwise's text for this piece, does the note still conflict there?"""
+    merged = merge_note(text.replace("\r\n", "\n"), layout, _with(layout, block_id, upstream))
+    if any(conflict.block_id == block_id for conflict in merged.conflicts):
+        return Standing.WAITING
+    return Standing.SETTLED
+
+
+def _with(layout: Layout, block_id: str, upstream: str) -> Layout:
+    """A rendering that is the last one but for this piece, which says ``upstream``."""
+    new = Layout(
+        frontmatter={k: layout.rendering(f"fm:{k}", v) for k, v in layout.frontmatter.items()},
+        sections=dict(layout.sections),
+        blocks={h: layout.rendering(f"h:{h}", b) for h, b in layout.blocks.items()},
+    )
     hid = _highlight(block_id)
-    written = layout.blocks.get(hid, "") if hid is not None else ""
-    others = _others(layout, hid) if hid is not None else []
-    if (
-        (upstream and settled_by(body, upstream, written, others))
-        or (written and find_block(body, written) is not None)
-        or not trace_remains(body, written or upstream, others)
-    ):
-        return Standing.SETTLED
-    return Standing.WAITING
+    if block_id.startswith("fm:"):
+        new.frontmatter[block_id[3:]] = upstream
+    elif hid is not None and upstream:
+        new.blocks[hid] = upstream
+    elif hid is not None:
+        new.blocks.pop(hid, None)  # deleted in Readwise
+    return new
 
 
 def keep_mine(layout: Layout, block_id: str, upstream: str) -> Layout:

@@ -288,7 +288,8 @@ def _settled_by(
     return span
 
 
-def _others(last: Layout, hid: int) -> list[str]:
+def other_blocks(last: Layout, hid: int) -> list[str]:
+    """The blocks of every highlight but ``hid``: words they repeat are no trace of it."""
     return [block for other, block in last.blocks.items() if other != hid]
 
 
@@ -407,7 +408,7 @@ def merge_note(
                 edits.append((span[0], end, ""))
                 result.removed += 1
             else:
-                if span is None and _leaves_a_trace(body, written, _others(last, hid)):
+                if span is None and _leaves_a_trace(body, written, other_blocks(last, hid)):
                     result.conflicts.append(Conflict(key, ""))
                 kept_dead[hid] = written
                 if key in last.rendered:
@@ -425,7 +426,7 @@ def merge_note(
             edits.append((span[0], span[1], upstream))
             layout.blocks[hid] = upstream
             result.updated += 1
-        elif theirs := _settled_by(body, upstream, written, _others(last, hid), taken):
+        elif theirs := _settled_by(body, upstream, written, other_blocks(last, hid), taken):
             # The user made the block say what Readwise has now: settled, nothing to do.
             taken.append(theirs)
             spans[hid] = theirs
@@ -434,7 +435,7 @@ def merge_note(
             layout.blocks[hid] = written  # the user's edit wins; remember what we wrote
             if key in last.rendered:
                 layout.rendered[key] = last.rendered[key]
-            if _leaves_a_trace(body, written, _others(last, hid)):
+            if _leaves_a_trace(body, written, other_blocks(last, hid)):
                 result.conflicts.append(Conflict(key, upstream))
 
     # New highlights: before the next known block in reading order, else at the section end.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import naming
 from .conflicts import (
@@ -49,53 +50,83 @@ class Settling:
 
 
 class _Notes:
-    """The notes that have conflicts, each read once, followed where the user moved it."""
+    """The notes that have conflicts, each read once with the layout its merge goes by,
+    followed where the user moved it."""
 
     def __init__(self, state: State, vault: Vault) -> None:
         self.state, self.vault = state, vault
         self.owners: Owners | None = None
-        self.found: dict[int, tuple[str, str | None, bool]] = {}
+        self.found: dict[int, _Note] = {}
 
-    def note(self, book_id: int, path: str) -> tuple[str, str | None, bool]:
-        """(where the note is, its text or None when it can't be read, whether it is gone)"""
+    def note(self, book_id: int, path: str) -> _Note:
         if book_id not in self.found:
             self.found[book_id] = self._locate(book_id, path)
         return self.found[book_id]
 
-    def _locate(self, book_id: int, path: str) -> tuple[str, str | None, bool]:
+    def _locate(self, book_id: int, path: str) -> _Note:
         text = _read(self.vault, path)
-        if text is not None or self.vault.exists(path) or self.vault.has_placeholder(path):
-            return path, text, False  # there (unreadable or offloaded: can't tell yet)
-        if self.owners is None:
-            self.owners = Owners(self.vault, self.state, dry_run=True)
-            self.owners.index()
-        moved = self.owners.moved.get(book_id)
-        if moved is None:
-            return path, None, True
-        return moved, _read(self.vault, moved), False
+        there = text is not None or self.vault.exists(path) or self.vault.has_placeholder(path)
+        if not there:
+            if self.owners is None:
+                self.owners = Owners(self.vault, self.state, dry_run=True)
+                self.owners.index()
+            moved = self.owners.moved.get(book_id)
+            if moved is None:
+                return _Note(path, None, Layout(), gone=True)
+            path, text = moved, _read(self.vault, moved)
+        if text is None:  # unreadable or offloaded: can't tell yet
+            return _Note(path, None, Layout())
+        record = self.state.load_notes([book_id]).get(book_id)
+        pending = record is not None and record.pending_hash == text_hash(text)  # a run died
+        return _Note(path, text, Layout.from_json(self.state.load_layout(book_id, pending=pending)))
+
+
+@dataclass(frozen=True)
+class _Note:
+    path: str
+    text: str | None
+    layout: Layout  # what the note's merge goes by
+    gone: bool = False
+
+    def moved_from(self, recorded: str) -> bool:
+        """Found, readable, elsewhere than the state says."""
+        return self.path != recorded and self.text is not None
+
+
+def _scan(state: State, vault: Vault) -> list[tuple[dict[str, Any], str, _Note]]:
+    """Each recorded conflict with the path the state gives its note, and the note."""
+    rows = state.load_conflicts()
+    records = state.load_notes({row["book_id"] for row in rows})
+    notes = _Notes(state, vault)
+    found = []
+    for row in rows:
+        book_id = row["book_id"]
+        recorded = records[book_id].path if book_id in records else row["path"]
+        found.append((row, recorded, notes.note(book_id, recorded)))
+    return found
+
+
+def _standing(row: dict[str, Any], note: _Note) -> Standing:
+    if note.text is None:  # deleted (settled), or unreadable for now (can't tell yet)
+        return Standing.SETTLED if note.gone else Standing.WAITING
+    return standing(note.text, note.layout, row["block_id"], row["upstream"])
+
+
+def _waiting(row: dict[str, Any], recorded: str, note: _Note) -> Waiting:
+    block_id, upstream = row["block_id"], row["upstream"]
+    seen = (
+        Versions(block_id, "", upstream, None)
+        if note.text is None
+        else versions(note.text, note.layout, block_id, upstream)
+    )
+    where = _standing(row, note)
+    moved = note.moved_from(recorded)
+    return Waiting(row["book_id"], note.path, seen, where, row["detected_at"], note.gone, moved)
 
 
 def waiting(state: State, vault: Vault) -> list[Waiting]:
     """Every recorded conflict, read against its note as it is now."""
-    found: list[Waiting] = []
-    rows = state.load_conflicts()
-    records = state.load_notes({row["book_id"] for row in rows})
-    notes = _Notes(state, vault)
-    for row in rows:
-        book_id, block_id, upstream = row["book_id"], row["block_id"], row["upstream"]
-        recorded = records[book_id].path if book_id in records else row["path"]
-        path, text, gone = notes.note(book_id, recorded)
-        if text is None:  # deleted (settled), or unreadable for now (can't tell yet)
-            seen = Versions(block_id, "", upstream, None)
-            where = Standing.SETTLED if gone else Standing.WAITING
-            found.append(Waiting(book_id, path, seen, where, row["detected_at"], gone))
-            continue
-        layout = Layout.from_json(state.load_layout(book_id))
-        seen = versions(text, layout, block_id, upstream)
-        where = standing(text, layout, block_id, upstream)
-        moved = path != recorded
-        found.append(Waiting(book_id, path, seen, where, row["detected_at"], moved=moved))
-    return found
+    return [_waiting(*found) for found in _scan(state, vault)]
 
 
 def _read(vault: Vault, path: str) -> str | None:
@@ -109,9 +140,13 @@ def settling(state: State, vault: Vault) -> Settling:
     """The conflicts the notes settled since they were recorded, and the notes with
     conflicts that the user moved (merged once, so the state follows them and later runs
     need not look for them). Reads only the notes that have conflicts: usually none."""
-    items = [w for w in waiting(state, vault) if w.standing is Standing.SETTLED or w.moved]
-    gone = sorted({w.book_id for w in items if w.gone})
-    return Settling(sorted({w.book_id for w in items} - set(gone)), gone)
+    remerge, gone = set(), set()
+    for row, recorded, note in _scan(state, vault):
+        if note.gone:
+            gone.add(row["book_id"])
+        elif note.moved_from(recorded) or _standing(row, note) is Standing.SETTLED:
+            remerge.add(row["book_id"])
+    return Settling(sorted(remerge), sorted(gone))
 
 
 def forget(state: State, books: list[int]) -> None:
@@ -155,28 +190,28 @@ def choose(
     the merge of that note is to go by. Raises :class:`NotResolved`, with nothing
     changed, when the choice can't be applied as asked."""
     key = note_key(vault, note)
-    mine = [w for w in waiting(state, vault) if naming.name_key(w.path) == key]
-    if not mine:
+    found = [f for f in _scan(state, vault) if naming.name_key(f[2].path) == key]
+    if not found:
         raise NotResolved(f"{note}: no conflict waiting in this note (see `readwise-sync status`)")
     if block is not None:
-        mine = [w for w in mine if w.versions.block_id == block]
-        if not mine:
+        found = [f for f in found if f[0]["block_id"] == block]
+        if not found:
             raise NotResolved(f"{note}: no conflict {block} in this note")
-    book_id, path = mine[0].book_id, mine[0].path
+    mine = [_waiting(*f) for f in found]
+    book_id, the_note = mine[0].book_id, found[0][2]
     blocks = [item.versions.block_id for item in mine]
-    if mine[0].gone:  # deleted with the note: nothing to keep or take
+    if the_note.gone:  # deleted with the note: nothing to keep or take
         forget(state, [book_id])
         return Choice(book_id, blocks, gone=True)
-    text = vault.read_text(path)
-    if text is None:
-        raise NotResolved(f"{path}: the note can't be read now; nothing to resolve")
-    if not vault.path_of(path).stat().st_mode & 0o222:
-        raise NotResolved(f"{path} is read-only; make it writable to resolve its conflicts")
-    record = state.load_notes([book_id]).get(book_id)
-    pending = record is not None and record.pending_hash == text_hash(text)  # a run died
-    layout = Layout.from_json(state.load_layout(book_id, pending=pending))
+    if the_note.text is None:
+        raise NotResolved(f"{the_note.path}: the note can't be read now; nothing to resolve")
+    if not vault.path_of(the_note.path).stat().st_mode & 0o222:
+        raise NotResolved(
+            f"{the_note.path} is read-only; make it writable to resolve its conflicts"
+        )
+    layout = the_note.layout
     for item in mine:
-        layout = _chosen(text, layout, item, take=take)
+        layout = _chosen(the_note.text, layout, item, take=take)
     return Choice(book_id, blocks, gone=False, layout=layout)
 
 
