@@ -389,10 +389,12 @@ def resolve(
     setup_logging(verbose, quiet)
     if choice is None:
         _fail(ConfigError("say which version to keep: --take-readwise or --keep-mine"), verbose)
+    from .checks import Need, preflight
     from .sync import resolve_conflicts
 
     try:
         settings = _settings(config, vault, state_dir)
+        preflight(settings, needs=Need.WRITE)
         report, settled = resolve_conflicts(settings, note, take=choice == "readwise", block=block)
     except Exception as exc:
         _fail(exc, verbose)

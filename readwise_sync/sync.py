@@ -1038,10 +1038,12 @@ def rerender_all(
         State.open(state_db_path(settings.state_dir, vault.root)) as state,
     ):
         run = _Run(vault, state, renderer, _options(settings), report, lock=lock)
-        run.remerge.update(resolving.settling(state, vault).remerge)
+        settled = resolving.settling(state, vault)
+        run.remerge.update(settled.remerge)
         try:
             for batch in state.iter_book_json():
                 run.sync_page(Book.parse_json(data) for data in batch)
+            _settle_conflicts(run, settled)  # all stored books went above: forgets the deleted
         finally:
             run.abandon()
     report.finished_at = datetime.now(UTC)

@@ -395,3 +395,21 @@ def test_status_calls_settled_only_what_the_next_sync_clears(
     assert item.standing is Standing.WAITING
     sync_once(settings)
     assert len(waiting(settings)) == 1
+
+
+def test_a_rerender_also_forgets_the_conflicts_of_a_deleted_note(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    """The README: the next sync, or rerender, clears a conflict the note settled."""
+    walden, _mine = make_conflict(settings, fake)
+    walden.unlink()
+    rerender_all(settings)
+    assert waiting(settings) == []
+
+
+def test_resolve_on_a_missing_vault_is_exit_2_like_every_command(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = {"READWISE_SYNC_STATE_DIR": str(settings.state_dir), "READWISE_TOKEN": TOKEN}
+    done = run_cli("resolve", WALDEN, "--keep-mine", "--vault", str(tmp_path / "gone"), env=env)
+    assert done.returncode == 2 and "does not exist" in done.stderr
