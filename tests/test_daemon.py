@@ -15,7 +15,7 @@ import pytest
 
 from readwise_sync.fakeapi import FakeReadwise
 
-from .conftest import TOKEN, note_files
+from .conftest import TOKEN, note_files, run_cli
 
 EXPORT = "/api/v2/export/"
 STOPPED = "readwise-sync: stopped; the next run picks up from here"
@@ -220,13 +220,7 @@ def test_lock_of_a_killed_run_is_taken_over(
     stuck.popen.send_signal(signal.SIGKILL)
     stuck.popen.wait(timeout=10)
     fake.clear_faults()
-    result = subprocess.run(
-        [sys.executable, "-m", "readwise_sync", "sync", "--vault", str(vault)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    result = run_cli("sync", "--vault", str(vault), env=env, timeout=30)
     assert result.returncode == 0, result.stderr
     assert len(note_files(vault)) == 4
 
@@ -238,13 +232,7 @@ def test_status_shows_the_running_daemon(
     assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
 
     def status() -> str:
-        return subprocess.run(
-            [sys.executable, "-m", "readwise_sync", "status", "--vault", str(vault)],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        ).stdout
+        return run_cli("status", "--vault", str(vault), env=env, timeout=30).stdout
 
     assert wait_for(lambda: f"daemon: running (pid {daemon.popen.pid})" in status(), 5)
     assert "last run:" in status() and ": ok, 4 created" in status()
@@ -354,13 +342,7 @@ def test_a_second_sync_names_the_whole_command_of_the_first(
     held_for_long(fake, env)
     first = spawn("sync", "--vault", str(vault), "--wait", "1", env=env)
     assert wait_for(lambda: list((tmp_path / "state").glob("*.lock.holder")) != [], 10)
-    second = subprocess.run(
-        [sys.executable, "-m", "readwise_sync", "sync", "--vault", str(vault)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+    second = run_cli("sync", "--vault", str(vault), env=env, timeout=30)
     first.popen.kill()
     assert second.returncode == 4
     command = f"readwise-sync sync --vault {shlex.quote(str(vault))} --wait 1"
