@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import readwise_sync
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"
@@ -229,7 +229,7 @@ def bench_size(books: int, highlights: int, args: argparse.Namespace) -> list[Ru
         templates = work / "templates"
         templates.mkdir()
         (templates / "metadata.jinja").write_text(
-            (HERE.parent / "readwise_sync/templates/metadata.jinja").read_text()
+            (HERE.parent / "readwise_sync/notes/templates/metadata.jinja").read_text()
             + "\n- Category: {{ category }}"
         )
         config = work / "rerender.toml"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from readwise_sync.client import ReadwiseClient
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.app.config import Settings
+from readwise_sync.readwise.client import ReadwiseClient
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 # ../shared next to the checkout: reference data we may read but must not ship.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -100,7 +100,7 @@ def run_cli(
 
 def first_sync(settings: Settings, note: str = "Readwise/Books/Walden.md") -> tuple[Path, Path]:
     """Sync the library once; the vault, and the file of one of its notes."""
-    from readwise_sync.sync import sync_once
+    from readwise_sync.engine.sync import sync_once
 
     sync_once(settings)
     assert settings.vault is not None

@@ -24,8 +24,7 @@ from typing import Any
 
 import pytest
 
-from readwise_sync.client import EXPORT_PATH, ReadwiseClient
-from readwise_sync.config import Settings
+from readwise_sync.app.config import Settings
 from readwise_sync.errors import (
     APIError,
     ConfigError,
@@ -34,9 +33,10 @@ from readwise_sync.errors import (
     NetworkError,
     RateLimited,
 )
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.limits import STALLED_PAGES
-from readwise_sync.spool import read_ahead
+from readwise_sync.readwise.client import EXPORT_PATH, ReadwiseClient
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.limits import STALLED_PAGES
+from readwise_sync.store.spool import read_ahead
 
 from .conftest import TOKEN, fast_client, note_files, run_cli
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.checks import Need, preflight, problems
-from readwise_sync.config import Settings
+from readwise_sync.app.checks import Need, preflight, problems
+from readwise_sync.app.config import Settings
 from readwise_sync.errors import ConfigError
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, run_cli
 
@@ -239,11 +239,11 @@ def test_sync_names_the_token_file_of_a_rejected_token(
 def sync_raising(error: str, vault: Path, env: dict[str, str], *flags: str) -> tuple[int, str]:
     """A real `sync` whose engine raises ``error`` (Python source), as a bug or the OS would."""
     code = (
-        "import sys, readwise_sync.sync as engine\n"
+        "import sys, readwise_sync.engine.sync as engine\n"
         "def broken(*args, **kwargs):\n"
         f"    raise {error}\n"
         "engine.sync_once = broken\n"
-        "from readwise_sync.cli import main\n"
+        "from readwise_sync.app.cli import main\n"
         "main(sys.argv[1:], prog_name='readwise-sync')\n"
     )
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}

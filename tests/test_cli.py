@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from readwise_sync import __version__
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.state import State
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
 
 from .conftest import TOKEN, run_cli
 

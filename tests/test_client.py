@@ -1,4 +1,4 @@
-"""Tests for readwise_sync.client over real HTTP against the fake Readwise server.
+"""Tests for readwise_sync.readwise.client over real HTTP against the fake Readwise server.
 
 Each test drives the real client through the loopback fake (``fakeapi``) and checks what went
 over the wire (``fake.requests``) or what the client raised. Retry tests use ``fast_client``
@@ -20,7 +20,6 @@ import pydantic
 import pytest
 
 from readwise_sync import __version__
-from readwise_sync.client import AUTH_PATH, EXPORT_PATH, ReadwiseClient
 from readwise_sync.errors import (
     APIError,
     InvalidResponse,
@@ -29,7 +28,8 @@ from readwise_sync.errors import (
     ServerError,
     TokenRejected,
 )
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.client import AUTH_PATH, EXPORT_PATH, ReadwiseClient
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, fast_client
 

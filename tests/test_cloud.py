@@ -1,4 +1,4 @@
-"""Tests for readwise_sync.cloud: what sync clients leave in a vault, told from real notes."""
+"""Tests for readwise_sync.notes.cloud: what sync clients leave in a vault, told from real notes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.cloud import (
+from readwise_sync.notes.cloud import (
     FILE_ATTRIBUTE_RECALL_ON_DATA_ACCESS,
     MAX_COPY_NUMBER,
     SF_DATALESS,
@@ -21,7 +21,7 @@ from readwise_sync.cloud import (
     placeholder_of,
     too_recent,
 )
-from readwise_sync.naming import name_key, note_relpath, safe_name
+from readwise_sync.notes.naming import name_key, note_relpath, safe_name
 
 # Titles as Readwise may send them: any text, cloud markers included now and then.
 TITLES = st.text(min_size=1, max_size=60) | st.sampled_from(

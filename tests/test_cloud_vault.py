@@ -8,9 +8,9 @@ import shutil
 import time
 from pathlib import Path
 
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import first_sync, note_files
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import DEFAULT_API_URL, load_settings
+from readwise_sync.app.config import DEFAULT_API_URL, load_settings
 from readwise_sync.errors import ConfigError
 
 
@@ -105,11 +105,11 @@ def test_missing_token_and_vault_are_clear(tmp_path: Path) -> None:
 
 
 def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None:
-    from readwise_sync.config import _FileConfig
+    from readwise_sync.app.config import FileConfig
 
     example = Path(__file__).resolve().parents[1] / "config.example.toml"
     text = example.read_text(encoding="utf-8")
-    for key in _FileConfig.model_fields:
+    for key in FileConfig.model_fields:
         assert f"# {key} = " in text or f"\n{key} = " in text, key
     # uncommenting every key gives a config that loads
     uncommented = "\n".join(

@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync import resolving
-from readwise_sync.config import Settings
-from readwise_sync.conflicts import Standing, keep_mine, standing, take_readwise, versions
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine import resolving
+from readwise_sync.engine.sync import rerender_all, resolve_conflicts, sync_once
 from readwise_sync.errors import NotResolved
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.merge import Layout, merge_note
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
-from readwise_sync.sync import rerender_all, resolve_conflicts, sync_once
-from readwise_sync.vault import Vault
+from readwise_sync.notes.conflicts import Standing, keep_mine, standing, take_readwise, versions
+from readwise_sync.notes.merge import Layout, merge_note
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
+from readwise_sync.store.vault import Vault
 
 from .conftest import TOKEN, first_sync, run_cli
 

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
 
 from .conftest import TOKEN, note_files
 from .factories import library

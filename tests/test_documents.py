@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
 
 from .conftest import note_files, run_cli
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync import durable
+from readwise_sync.store import durable
 
 
 def digest(data: bytes) -> str:

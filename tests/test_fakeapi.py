@@ -1,4 +1,4 @@
-"""Tests for readwise_sync.fakeapi: the fake must behave like the documented Readwise v2 API."""
+"""Tests for readwise_sync.readwise.fakeapi: the fake follows the documented Readwise v2 API."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 DEMO_IDS = [60233871, 51877310, 45210733, 38100452]  # descending user_book_id
 REFDATA = Path(__file__).resolve().parents[2] / "shared" / "refdata"

@@ -20,11 +20,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.client import ReadwiseClient
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.models import Book
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.readwise.client import ReadwiseClient
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.wire import Book
 
 from .conftest import TOKEN
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN
 

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import load_settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.initialize import config_text, toml_string
+from readwise_sync.app.config import load_settings
+from readwise_sync.app.initialize import config_text, toml_string
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, note_files, run_cli
 
@@ -49,7 +49,9 @@ def obsidian_vault(tmp_path: Path) -> Path:
 
 def default_config(home: dict[str, str]) -> Path:
     """The config file every command reads by default, as the child process sees it."""
-    code = "from readwise_sync.paths import default_config_file; print(default_config_file())"
+    code = (
+        "from readwise_sync.app.locations import default_config_file; print(default_config_file())"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code], env={**os.environ, **home}, capture_output=True, text=True
     )

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from readwise_sync import naming
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.models import Book, ExportPage, Highlight
-from readwise_sync.naming import note_relpath
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.notes import naming
+from readwise_sync.notes.naming import note_relpath
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.wire import Book, ExportPage, Highlight
 
 from .conftest import REFDATA, TOKEN, need_shared, note_files, settings_for
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readwise_sync.locate import NoteIndex, book_markers, describe_note, text_markers
-from readwise_sync.models import Book
-from readwise_sync.render import Renderer
+from readwise_sync.notes.locate import NoteIndex, book_markers, describe_note, text_markers
+from readwise_sync.notes.render import Renderer
+from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
 
@@ -39,7 +39,9 @@ def make_book(**kw: Any) -> Book:
 
 
 def demo_book(user_book_id: int) -> Book:
-    text = resources.files("readwise_sync").joinpath("demo/library.json").read_text("utf-8")
+    text = (
+        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
+    )
     (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
     return Book.model_validate(raw)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import Settings
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.progress import Silent
+from readwise_sync.engine.sync import lock_path, sync_once
 from readwise_sync.errors import Interrupted, Locked, LockLost, StateError
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.lock import command_line, vault_lock
-from readwise_sync.progress import Silent
-from readwise_sync.sync import lock_path, sync_once
-from readwise_sync.vault import TEMP_PREFIX, Vault
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.lock import command_line, vault_lock
+from readwise_sync.store.vault import TEMP_PREFIX, Vault
 
 from .conftest import note_files
 

@@ -13,7 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.merge import (
+from readwise_sync.engine.sync import layout_of
+from readwise_sync.notes.merge import (
     Conflict,
     Layout,
     MergeResult,
@@ -25,9 +26,8 @@ from readwise_sync.merge import (
     merge_note,
     split_frontmatter,
 )
-from readwise_sync.models import Book
-from readwise_sync.render import RenderedNote, Renderer
-from readwise_sync.sync import layout_of
+from readwise_sync.notes.render import RenderedNote, Renderer
+from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
 
@@ -80,7 +80,9 @@ def bullets(text: str) -> list[str]:
 
 
 def demo_book(user_book_id: int) -> Book:
-    text = resources.files("readwise_sync").joinpath("demo/library.json").read_text("utf-8")
+    text = (
+        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
+    )
     (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
     return Book.model_validate(raw)
 

@@ -27,7 +27,7 @@ plus: every highlight change reaches the next sync; a note the tool (re)wrote is
 state says it is (a moved note the tool had no reason to rewrite may keep a stale record);
 a second sync with nothing new changes nothing. A note the tool cannot recognise any more
 (moved *and* edited so that neither its last hash nor any link of its book is left in it)
-may be given up, the documented limit of :mod:`readwise_sync.locate`; it must then be left
+may be given up, the documented limit of :mod:`readwise_sync.notes.locate`; it must then be left
 exactly as the user left it.
 
 Every highlight's text starts with a unique marker ``⟦h<id>⟧`` so its occurrences can be
@@ -56,15 +56,15 @@ from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from readwise_sync.client import ReadwiseClient
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.models import Book
-from readwise_sync.paths import state_db_path
-from readwise_sync.progress import TO_WRITE, Silent
-from readwise_sync.render import Renderer
-from readwise_sync.state import NoteRecord, State
-from readwise_sync.sync import SyncReport, rerender_all, sync_once, text_hash
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine.progress import TO_WRITE, Silent
+from readwise_sync.engine.sync import SyncReport, rerender_all, sync_once, text_hash
+from readwise_sync.notes.render import Renderer
+from readwise_sync.readwise.client import ReadwiseClient
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.wire import Book
+from readwise_sync.store.state import NoteRecord, State
 
 from .conftest import TOKEN, note_files
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.models import Book, ExportPage, Highlight, ReaderDocument, Tag
+from readwise_sync.readwise.wire import Book, ExportPage, Highlight, ReaderDocument, Tag
 
 from .conftest import REFDATA, need_shared
 
@@ -464,7 +464,7 @@ def test_an_ordinary_page_needs_no_python_decoding(monkeypatch: pytest.MonkeyPat
         ],
     }
     raw = json.dumps(page).encode()
-    monkeypatch.setattr("readwise_sync.models.json.loads", lambda *_: pytest.fail("careful"))
+    monkeypatch.setattr("readwise_sync.readwise.wire.json.loads", lambda *_: pytest.fail("careful"))
     parsed = ExportPage.parse(raw)
     (first, second) = parsed.results[0].highlights
     assert parsed.results[0].author is None and first.note is None and second.note == "n"

@@ -1,4 +1,4 @@
-"""Tests for readwise_sync.naming: examples from the issue, then properties over nasty titles."""
+"""Tests for readwise_sync.notes.naming: the issue's examples, then properties over odd titles."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.naming import (
-    _FORBIDDEN_RE,
-    _FORMAT_RE,
+from readwise_sync.notes.naming import (
     CATEGORY_FOLDERS,
-    _is_forbidden,
+    FORBIDDEN_RE,
+    FORMAT_RE,
     category_folder,
+    is_forbidden,
     name_key,
     note_relpath,
     safe_name,
@@ -259,11 +259,11 @@ def test_note_relpath_properties(
 
 
 def test_forbidden_pattern_is_the_forbidden_rule() -> None:
-    """_clean replaces characters by one pattern; it must be exactly _is_forbidden's set."""
+    """_clean replaces characters by one pattern; it must be exactly is_forbidden's set."""
     differ = [
         hex(code)
         for code in range(0x110000)
-        if _is_forbidden(chr(code)) != bool(_FORBIDDEN_RE.fullmatch(chr(code)))
+        if is_forbidden(chr(code)) != bool(FORBIDDEN_RE.fullmatch(chr(code)))
     ]
     assert differ == []
 
@@ -273,7 +273,7 @@ def test_format_pattern_is_category_cf() -> None:
     differ = [
         hex(code)
         for code in range(0x110000)
-        if (unicodedata.category(chr(code)) == "Cf") != bool(_FORMAT_RE.fullmatch(chr(code)))
+        if (unicodedata.category(chr(code)) == "Cf") != bool(FORMAT_RE.fullmatch(chr(code)))
     ]
     assert differ == []
 

@@ -23,10 +23,10 @@ def test_wheel_contains_templates_demo_library_and_entry_point(tmp_path: Path) -
     (wheel,) = tmp_path.glob("readwise_sync-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for section in ("frontmatter", "page_title", "metadata", "highlights_header", "highlight"):
-        assert f"readwise_sync/templates/{section}.jinja" in names
-    assert "readwise_sync/demo/library.json" in names
-    assert "readwise_sync/fakeapi.py" in names
+        assert f"readwise_sync/notes/templates/{section}.jinja" in names
+    assert "readwise_sync/readwise/demo/library.json" in names
+    assert "readwise_sync/readwise/fakeapi.py" in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
-    assert "readwise-sync = readwise_sync.cli:main" in text
+    assert "readwise-sync = readwise_sync.app.cli:main" in text
     assert not any(n.startswith("tests/") for n in names)

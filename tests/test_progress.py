@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.progress import TO_WRITE, LiveLine, PageIn, Silent, Tally
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.progress import TO_WRITE, LiveLine, PageIn, Silent, Tally
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, run_cli
 

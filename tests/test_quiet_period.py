@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import DEFAULT_QUIET_PERIOD, load_settings
+from readwise_sync.app.config import DEFAULT_QUIET_PERIOD, load_settings
 from readwise_sync.errors import ConfigError
 
 

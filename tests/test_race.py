@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN
 from .factories import library

@@ -16,9 +16,9 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from readwise_sync.errors import ConfigError
-from readwise_sync.markdown import filter_yaml, filter_yaml_quote
-from readwise_sync.models import Book
-from readwise_sync.render import BLOCK_END, Renderer, filter_date, filter_pluralize
+from readwise_sync.notes.markdown import filter_yaml, filter_yaml_quote
+from readwise_sync.notes.render import BLOCK_END, Renderer, filter_date, filter_pluralize
+from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
 
@@ -27,7 +27,9 @@ UTC_ZONE = ZoneInfo("UTC")
 
 
 def demo_book(user_book_id: int) -> Book:
-    text = resources.files("readwise_sync").joinpath("demo/library.json").read_text("utf-8")
+    text = (
+        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
+    )
     (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
     return Book.model_validate(raw)
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from readwise_sync.crontab import parse_cron
+from readwise_sync.app.crontab import parse_cron
+from readwise_sync.app.schedule import cron_problem, make_trigger
 from readwise_sync.errors import ConfigError
-from readwise_sync.schedule import cron_problem, make_trigger
 
 from .factories import CRONS, cron_times
 
@@ -58,7 +58,7 @@ def test_a_cron_schedule_keeps_the_wall_clock_across_a_daylight_saving_change() 
     code = (
         "from datetime import datetime\n"
         "from zoneinfo import ZoneInfo\n"
-        "from readwise_sync.schedule import local_zone, make_trigger\n"
+        "from readwise_sync.app.schedule import local_zone, make_trigger\n"
         "trigger = make_trigger(None, '0 9 * * *')\n"
         "moment = datetime(2027, 3, 27, tzinfo=local_zone())\n"
         "for _ in range(3):\n"

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync import durable
-from readwise_sync.config import Settings
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
-from readwise_sync.sync import sync_once
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine.sync import sync_once
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store import durable
+from readwise_sync.store.state import State
 
 WALDEN_ID = 38100452
 WALDEN = "Readwise/Books/Walden.md"
@@ -156,9 +156,9 @@ def test_a_save_then_undo_during_the_swap_does_not_stop_the_run(
 CHILD = r"""
 import os, sys
 from pathlib import Path
-from readwise_sync import durable
-from readwise_sync.config import Settings
-from readwise_sync.sync import sync_once
+from readwise_sync.store import durable
+from readwise_sync.app.config import Settings
+from readwise_sync.engine.sync import sync_once
 vault, url, token, state = sys.argv[1:5]
 real = durable.exchange
 def exchange(first, second):

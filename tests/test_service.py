@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.config import Settings
-from readwise_sync.errors import ConfigError
-from readwise_sync.service import (
+from readwise_sync.app.config import Settings
+from readwise_sync.app.service import (
     ONCE,
     SERVICE,
     TIMER,
@@ -27,7 +26,8 @@ from readwise_sync.service import (
     systemd_units,
     uninstall,
 )
-from readwise_sync.timer import cron_calendars, timer_schedule
+from readwise_sync.app.timer import cron_calendars, timer_schedule
+from readwise_sync.errors import ConfigError
 
 from .conftest import TOKEN, run_cli
 from .factories import CRONS, cron_times, need, setting, systemd_words, unspecify, verify

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from readwise_sync.app.locations import state_db_path
 from readwise_sync.errors import StateError
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import SCHEMA_VERSION, State
+from readwise_sync.store.state import SCHEMA_VERSION, State
 
 
 def test_created_private_with_a_schema_version(tmp_path: Path) -> None:

@@ -20,13 +20,13 @@ from typing import Any
 
 import pytest
 
-from readwise_sync.config import Settings
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine.sync import sync_once
 from readwise_sync.errors import StateError
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
-from readwise_sync.sync import sync_once
-from readwise_sync.vault import TEMP_PREFIX
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
+from readwise_sync.store.vault import TEMP_PREFIX
 
 from .conftest import TOKEN, note_files, run_cli
 

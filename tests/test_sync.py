@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from readwise_sync.config import Settings
+from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
+from readwise_sync.engine.sync import sync_once
 from readwise_sync.errors import ReadwiseSyncError, ServerError
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.paths import state_db_path
-from readwise_sync.state import State
-from readwise_sync.sync import sync_once
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
 
 from .conftest import REFDATA, TOKEN, fast_client, mtimes, need_shared, note_files
 
@@ -82,7 +82,7 @@ def test_second_sync_asks_with_updated_after_and_rewrites_nothing(
     settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A no-op sync: one export request, no note read, listed or written."""
-    from readwise_sync.vault import Vault
+    from readwise_sync.store.vault import Vault
 
     sync_once(settings)
     before = mtimes(settings.vault)  # type: ignore[arg-type]
@@ -406,7 +406,7 @@ def test_a_run_killed_mid_page_converges_without_duplicates(
     settings: Settings, fake: FakeReadwise, monkeypatch: pytest.MonkeyPatch, kill_at: str
 ) -> None:
     """The pending record makes a half-recorded write recognisably ours, not a user's edit."""
-    from readwise_sync.vault import Vault
+    from readwise_sync.store.vault import Vault
 
     sync_once(settings)
     path = settings.vault / WALDEN  # type: ignore[operator]
@@ -574,7 +574,7 @@ def test_every_staged_note_reaches_the_disk_in_one_flush_before_any_is_put_in_pl
 ) -> None:
     """Four pages, four notes: one flush for all of them (not one per page), and it comes
     before the first rename, so no note is ever replaced by data not yet on disk."""
-    from readwise_sync import durable
+    from readwise_sync.store import durable
 
     fake.page_size = 1
     events: list[tuple[str, object]] = []
@@ -606,7 +606,7 @@ def test_a_flush_that_fails_leaves_the_vault_as_it_was(
     import errno
 
     from readwise_sync.errors import VaultError
-    from readwise_sync.vault import Vault
+    from readwise_sync.store.vault import Vault
 
     def failing(vault: Vault, pending: list) -> None:  # type: ignore[type-arg]
         if pending:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from readwise_sync.errors import OutsideVault, ReadOnlyNote, VaultError
-from readwise_sync.vault import TEMP_PREFIX, Vault
+from readwise_sync.store.vault import TEMP_PREFIX, Vault
 
 
 def test_write_creates_folders_and_reads_back(vault: Path) -> None:

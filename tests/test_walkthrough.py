@@ -32,8 +32,8 @@ from pathlib import Path
 
 import pytest
 
-from readwise_sync.fakeapi import FakeReadwise
-from readwise_sync.service import ONCE, SERVICE, TIMER
+from readwise_sync.app.service import ONCE, SERVICE, TIMER
+from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN
 from .factories import setting, systemd_words, unspecify, verify

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from readwise_sync.markdown import drop_controls
-from readwise_sync.models import Book
-from readwise_sync.render import Renderer
+from readwise_sync.notes.markdown import drop_controls
+from readwise_sync.notes.render import Renderer
+from readwise_sync.readwise.wire import Book
 
 EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "200"))
 MD = MarkdownIt("commonmark")

@@ -1,0 +1,370 @@
+"""The sync state: one SQLite database per vault.
+
+It holds the export cursor and, per Readwise book, the note that book owns:
+its path in the vault, a hash of the text last written there, and the book's
+data as last fetched (so a later re-render or merge does not refetch).
+
+Crash safety: a note write is bracketed by two transactions. Before the file
+is replaced its new hash is saved as ``pending_hash``; after the rename it
+becomes ``hash``. A run killed between the two finds the file equal to
+``pending_hash`` and knows the text is its own, so nothing the tool wrote is
+ever mistaken for a user's edit, and a claimed path is never lost. WAL mode
+keeps the many small commits cheap and the database whole across kills.
+
+The database file is created with mode 0600: it names the user's books.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from readwise_sync.errors import StateError
+from readwise_sync.store.packing import Packed, pack_once, unpack, unpack_json
+from readwise_sync.store.statedb import connect, state_error
+
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notes (
+    book_id             INTEGER PRIMARY KEY,
+    path                TEXT NOT NULL,
+    path_key            TEXT NOT NULL UNIQUE,  -- case- and normalisation-folded, for collisions
+    hash                TEXT,  -- sha256 of the text last written and confirmed
+    render_hash         TEXT,  -- sha256 of the plain rendering that write came from
+    layout              BLOB,  -- packed JSON (see pack): the pieces written (merge.Layout)
+    pending_hash        TEXT,  -- the same three for a write that may or may not have landed
+    pending_render_hash TEXT,
+    pending_layout      BLOB,
+    data                BLOB   -- packed JSON of the book as last fetched
+);
+-- "Whose note holds exactly this text?" is asked for each edited note a sync updates:
+-- without these it would read the whole table each time.
+CREATE INDEX IF NOT EXISTS notes_by_hash ON notes(hash);
+CREATE INDEX IF NOT EXISTS notes_by_pending_hash ON notes(pending_hash);
+CREATE TABLE IF NOT EXISTS conflicts (
+    book_id     INTEGER NOT NULL,
+    block_id    TEXT NOT NULL,     -- "h:<highlight id>", "fm:<key>", "s:<section>"
+    path        TEXT NOT NULL,
+    upstream    TEXT NOT NULL,     -- Readwise's version, "" when deleted there
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (book_id, block_id)
+);
+"""
+
+# Version 1 had no layouts: its notes were all plain renderings, so render_hash = hash.
+_MIGRATE_1_TO_2 = """
+ALTER TABLE notes ADD COLUMN render_hash TEXT;
+ALTER TABLE notes ADD COLUMN layout BLOB;
+ALTER TABLE notes ADD COLUMN pending_render_hash TEXT;
+ALTER TABLE notes ADD COLUMN pending_layout BLOB;
+UPDATE notes SET render_hash = hash;
+"""
+
+
+@dataclass(frozen=True)
+class NoteRecord:
+    """What the state knows about the note of one book."""
+
+    book_id: int
+    path: str
+    hash: str | None
+    render_hash: str | None
+    pending_hash: str | None
+    pending_render_hash: str | None
+
+    def is_ours(self, text_hash: str) -> bool:
+        """True when a file with this hash is exactly what the tool last wrote (or was writing)."""
+        return text_hash in (self.hash, self.pending_hash)
+
+    @property
+    def was_plain(self) -> bool:
+        """True when the last write was a plain rendering (no user text merged in)."""
+        return self.hash is not None and self.hash == self.render_hash
+
+
+_GONE = "\0gone:"  # the path_key of a path let go of: no real path starts with NUL
+
+_NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
+
+
+class State:
+    """The state database of one vault. Use :meth:`open`; close it when done."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path) -> State:
+        """Open (creating if needed, mode 0600) the database at ``path``."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            if stat.S_IMODE(path.stat().st_mode) != 0o600:
+                os.chmod(path, 0o600)  # only when needed: a chmod is a write, even a no-op one
+            db = connect(path)
+            db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL in WAL mode: a commit survives a crash of the process, and the database
+            # stays consistent across a power cut; that is the guarantee the notes need.
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            state = cls(db, path)
+            version = state._get_meta("schema_version")
+            if version is not None and int(version) > SCHEMA_VERSION:
+                db.close()
+                raise StateError(
+                    f"the state database {path} was made by a newer readwise-sync "
+                    f"(schema {version}); upgrade readwise-sync"
+                )
+            if version == "1":
+                db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
+            db.executescript(_SCHEMA)  # writes nothing when every table and index is there
+            if version != str(SCHEMA_VERSION):
+                # Only when it changes: opening the state for a sync with nothing to do
+                # must change nothing on disk.
+                state._set_meta("schema_version", str(SCHEMA_VERSION))
+        except (OSError, sqlite3.Error) as exc:
+            raise state_error(path, exc) from exc
+        return state
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> State:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes: all of them land, or none."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            # SQLite may have rolled back already (a full disk does): tell the first error.
+            if self._db.in_transaction:
+                with suppress(StateError):
+                    self._db.execute("ROLLBACK")
+            raise
+
+    # -- meta ---------------------------------------------------------------------------------
+
+    def _get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta(key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def load_cursor(self) -> datetime | None:
+        """The start time of the last complete sync, or None before the first one."""
+        value = self._get_meta("cursor")
+        return datetime.fromisoformat(value) if value else None
+
+    def save_cursor(self, moment: datetime) -> None:
+        self._set_meta("cursor", moment.isoformat())
+
+    def mark_writing(self, writing: bool) -> None:
+        """Set while a batch of notes is being written; a run that finds it set knows one died."""
+        if writing:
+            self._set_meta("writing", "1")
+        else:
+            self._db.execute("DELETE FROM meta WHERE key = 'writing'")
+
+    def was_writing(self) -> bool:
+        return self._get_meta("writing") is not None
+
+    def load_retry(self) -> list[int]:
+        """The books the last run could not sync, to be fetched again."""
+        value = self._get_meta("retry")
+        return [int(book_id) for book_id in json.loads(value)] if value else []
+
+    def save_retry(self, book_ids: list[int]) -> None:
+        if book_ids:
+            self._set_meta("retry", json.dumps(book_ids))
+        elif self._get_meta("retry") is not None:
+            self._db.execute("DELETE FROM meta WHERE key = 'retry'")
+
+    def load_last_run(self) -> dict[str, Any] | None:
+        value = self._get_meta("last_run")
+        return json.loads(value) if value else None
+
+    def save_last_run(self, summary: dict[str, Any]) -> None:
+        self._set_meta("last_run", json.dumps(summary, sort_keys=True))
+
+    # -- notes --------------------------------------------------------------------------------
+
+    def load_notes(self, book_ids: Iterable[int]) -> dict[int, NoteRecord]:
+        """The records of these books (those that have one)."""
+        ids = list(book_ids)
+        found: dict[int, NoteRecord] = {}
+        # Chunked: SQLite caps the number of bound parameters per statement.
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_NOTE_COLUMNS} FROM notes WHERE book_id IN ({marks})"
+            for row in self._db.execute(query, chunk):
+                found[row[0]] = NoteRecord(*row)
+        return found
+
+    def load_layout(self, book_id: int, *, pending: bool = False) -> dict[str, Any] | None:
+        """The pieces last written into this book's note (or being written, with ``pending``)."""
+        column = "pending_layout" if pending else "layout"
+        row = self._db.execute(f"SELECT {column} FROM notes WHERE book_id = ?", (book_id,))
+        found = row.fetchone()
+        return unpack(found[0]) if found else None
+
+    def count_notes(self) -> int:
+        return int(self._db.execute("SELECT count(*) FROM notes").fetchone()[0])
+
+    def load_paths(self) -> dict[int, tuple[str, bool]]:
+        """Every book's recorded note path, and whether the book still holds it (a path
+        let go of, see :meth:`release_path`, may since be another book's)."""
+        rows = self._db.execute("SELECT book_id, path, path_key FROM notes")
+        return {book_id: (path, not key.startswith(_GONE)) for book_id, path, key in rows}
+
+    def is_path_taken(self, path_key: str) -> bool:
+        return self.path_holder(path_key) is not None
+
+    def path_holder(self, path_key: str) -> int | None:
+        """The book whose note is at this path now (a path let go of belongs to none)."""
+        row = self._db.execute(
+            "SELECT book_id FROM notes WHERE path_key = ?", (path_key,)
+        ).fetchone()
+        return None if row is None else int(row[0])
+
+    def save_pending(
+        self,
+        book_id: int,
+        path: str,
+        path_key: str,
+        text_hash: str,
+        render_hash: str,
+        layout: dict[str, Any] | Packed,
+    ) -> None:
+        """Record a write about to happen (claiming the path for a new note)."""
+        # The sync decided this file is this book's note; a record of another book still
+        # naming the path is stale (its note went elsewhere or is gone): let it go.
+        self._db.execute(
+            "UPDATE notes SET path_key = ? || book_id WHERE path_key = ? AND book_id != ?",
+            ("\0gone:", path_key, book_id),
+        )
+        self._db.execute(
+            "INSERT INTO notes(book_id, path, path_key, pending_hash, pending_render_hash,"
+            " pending_layout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(book_id) DO UPDATE SET"
+            " path = excluded.path, path_key = excluded.path_key,"
+            " pending_hash = excluded.pending_hash,"
+            " pending_render_hash = excluded.pending_render_hash,"
+            " pending_layout = excluded.pending_layout",
+            (book_id, path, path_key, text_hash, render_hash, pack_once(layout)),
+        )
+
+    def save_written(self, book_id: int, data: dict[str, Any] | Packed) -> None:
+        """Confirm the pending write: the file now holds that text. ``data``, the book it
+        was rendered from, is kept with it for re-rendering without the network (one
+        row update: a first sync makes thousands)."""
+        self._db.execute(
+            "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
+            " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
+            " pending_layout = NULL, data = ? WHERE book_id = ? AND pending_hash IS NOT NULL",
+            (pack_once(data), book_id),
+        )
+
+    def drop_pending(self, book_id: int) -> None:
+        """Forget a pending write that never landed (the file still holds the older text)."""
+        self._db.execute(
+            "UPDATE notes SET pending_hash = NULL, pending_render_hash = NULL,"
+            " pending_layout = NULL WHERE book_id = ?",
+            (book_id,),
+        )
+
+    def save_path(self, book_id: int, path: str, path_key: str) -> None:
+        """The user moved or renamed the note: follow it."""
+        self._db.execute(
+            "UPDATE notes SET path = ?, path_key = ? WHERE book_id = ?", (path, path_key, book_id)
+        )
+
+    def find_books_by_hash(self, text_hash: str) -> list[int]:
+        """The books whose note last held exactly this text."""
+        rows = self._db.execute(
+            "SELECT book_id FROM notes WHERE hash = ? OR pending_hash = ?", (text_hash, text_hash)
+        )
+        return [row[0] for row in rows]
+
+    def release_path(self, book_id: int) -> None:
+        """The note is gone from its path: let another note have that path."""
+        self._db.execute(
+            "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"{_GONE}{book_id}", book_id)
+        )
+
+    def load_book_data(self, book_id: int) -> dict[str, Any] | None:
+        row = self._db.execute("SELECT data FROM notes WHERE book_id = ?", (book_id,)).fetchone()
+        return unpack(row[0]) if row else None
+
+    def iter_layouts(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Every book's last written layout."""
+        rows = self._db.execute("SELECT book_id, layout FROM notes WHERE layout IS NOT NULL")
+        for book_id, blob in rows:
+            yield book_id, unpack(blob)
+
+    def iter_book_json(self, batch: int = 200) -> Iterator[list[bytes]]:
+        """Every stored book as JSON text, in batches (for re-rendering without the
+        network: the text goes straight into the models, as a page of the export does)."""
+        last = -(2**63)
+        while True:
+            rows = self._db.execute(
+                "SELECT book_id, data FROM notes WHERE book_id > ? AND data IS NOT NULL"
+                " ORDER BY book_id LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield [unpack_json(data) for _, data in rows]
+
+    # -- conflicts ----------------------------------------------------------------------------
+
+    def save_conflicts(
+        self, book_id: int, path: str, conflicts: Iterable[tuple[str, str]], detected_at: str
+    ) -> None:
+        """Replace the conflicts of one book's note with these (block id, upstream text) pairs."""
+        self._db.execute("DELETE FROM conflicts WHERE book_id = ?", (book_id,))
+        self._db.executemany(
+            "INSERT INTO conflicts(book_id, block_id, path, upstream, detected_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            [(book_id, block, path, upstream, detected_at) for block, upstream in conflicts],
+        )
+
+    def load_conflicts(self, book_id: int | None = None) -> list[dict[str, Any]]:
+        """The conflicts waiting (of one book's note, when ``book_id`` is given)."""
+        where = "" if book_id is None else " WHERE book_id = ?"
+        rows = self._db.execute(
+            "SELECT book_id, block_id, path, upstream, detected_at FROM conflicts"
+            f"{where} ORDER BY path, block_id",
+            () if book_id is None else (book_id,),
+        )
+        keys = ("book_id", "block_id", "path", "upstream", "detected_at")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
