@@ -236,6 +236,8 @@ def bench_size(books: int, highlights: int, args: argparse.Namespace) -> list[Ru
         config.write_text(f'template_dir = "{templates}"\n')
         env = {**os.environ, "READWISE_TOKEN": TOKEN, "READWISE_API_URL": fake.url}
         env = {k: v for k, v in env.items() if k != "READWISE_SYNC_CONFIG"}
+        if args.tool:  # another checkout's package, e.g. the release, measured the same way
+            env["PYTHONPATH"] = args.tool
         ours = [sys.executable, "-m", "readwise_sync"]  # as `readwise-sync` runs it
 
         def show(result: Run) -> Run:
@@ -298,11 +300,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="first syncs per size (median)")
     parser.add_argument("--workdir", default=None, help="where vaults go (default: temp)")
     parser.add_argument("--keep", action="store_true", help="keep the vaults afterwards")
+    parser.add_argument(
+        "--tool", default=None, help="a checkout whose readwise_sync is measured instead"
+    )
     args = parser.parse_args()
+    if args.tool:
+        args.tool = str(Path(args.tool).resolve())
+    # The runs start with ``python -c``, which puts the working folder first on sys.path: from
+    # a checkout that would be the checkout's package, whatever --tool says.
+    os.chdir(tempfile.gettempdir())
     # Measure readwise-sync as installed: pip compiles its bytecode on install, and Python
     # writes it on the first run from a checkout. Where PYTHONDONTWRITEBYTECODE is set
     # (some CI and sandboxes), every run would compile the package again (~25 ms).
-    compileall.compile_dir(Path(readwise_sync.__file__).parent, quiet=1)
+    tool = Path(args.tool) / "readwise_sync" if args.tool else Path(readwise_sync.__file__).parent
+    compileall.compile_dir(tool, quiet=1)
     cpu = platform.processor() or platform.machine()
     print(
         f"readwise-sync benchmark, {datetime.now(UTC):%Y-%m-%d}: "

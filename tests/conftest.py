@@ -12,8 +12,12 @@ from typing import Any
 import pytest
 
 from readwise_sync.app.config import Settings
+from readwise_sync.app.locations import state_db_path
 from readwise_sync.readwise.client import ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.state import State
+
+from .factories import HANG
 
 # ../shared next to the checkout: reference data we may read but must not ship.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -78,7 +82,7 @@ def mtimes(vault: Path) -> dict[str, int]:
 def run_cli(
     *args: str,
     env: dict[str, str] | None = None,
-    timeout: float = 60,
+    timeout: float = HANG,
     stdin: str | None = None,
     umask: int = -1,
 ) -> subprocess.CompletedProcess[str]:
@@ -100,8 +104,30 @@ def run_cli(
 
 def first_sync(settings: Settings, note: str = "Readwise/Books/Walden.md") -> tuple[Path, Path]:
     """Sync the library once; the vault, and the file of one of its notes."""
-    from readwise_sync.engine.sync import sync_once
+    from readwise_sync.app.wiring import sync_once
 
     sync_once(settings)
     assert settings.vault is not None
     return settings.vault, settings.vault / note
+
+
+def load_cursor(settings: Settings) -> object:
+    """The export cursor the state of ``settings``' vault holds."""
+    assert settings.vault is not None
+    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
+        return state.load_cursor()
+
+
+def cli_env(
+    server: FakeReadwise, tmp_path: Path, config: str, token: str | None = TOKEN
+) -> dict[str, str]:
+    """The environment of a command-line run against ``server``: ``config`` as its config
+    file, its state in ``tmp_path / "state"``, and ``token`` (None: no READWISE_TOKEN)."""
+    path = tmp_path / "config.toml"
+    path.write_text(config, encoding="utf-8")
+    env = {
+        "READWISE_API_URL": server.url,
+        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
+        "READWISE_SYNC_CONFIG": str(path),
+    }
+    return env if token is None else {"READWISE_TOKEN": token, **env}

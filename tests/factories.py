@@ -1,19 +1,35 @@
 """Libraries for the tests that need many books (the crash and race tests), cron
-expressions with their meaning spelled out (the timer and daemon schedule tests), and
-unit files read back the way systemd reads them (the service and walkthrough tests)."""
+expressions with their meaning spelled out (the timer and daemon schedule tests), unit
+files read back the way systemd reads them (the service and walkthrough tests), and the
+small helpers more than one test file needs (a demo book, a wait, ruff)."""
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from importlib import resources
 from pathlib import Path
 
 import pytest
+
+from readwise_sync.readwise.client import EXPORT_PATH
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.wire import Book
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# Seconds a child process is given before a test calls it hung: a guard, not a speed
+# limit, so a busy machine never trips it.
+HANG = 300
 
 
 def library(rng: random.Random, count: int) -> list[dict[str, object]]:
@@ -141,3 +157,40 @@ def unspecify(word: str, *, exec_line: bool = False) -> str:
 def setting(unit: str, key: str) -> list[str]:
     """Every value of ``key=`` in the unit file's text, in order."""
     return [line.split("=", 1)[1] for line in unit.splitlines() if line.startswith(f"{key}=")]
+
+
+def ruff(*args: str) -> subprocess.CompletedProcess[str]:
+    """The ruff installed beside this Python (a test dependency), run in the checkout."""
+    found = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert found, "ruff is a test dependency: pip install -e '.[test]'"
+    return subprocess.run([found, *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def demo_book(user_book_id: int) -> Book:
+    """One book of the demo library the fake server serves."""
+    text = (
+        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
+    )
+    (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
+    return Book.model_validate(raw)
+
+
+def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:
+    """The query of each export request the fake server has had, in order."""
+    return [r.query for r in fake.requests if r.path == EXPORT_PATH]
+
+
+def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
+    """The `readwise-sync:` lines of a run; never a traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    return [line for line in result.stderr.splitlines() if line.startswith("readwise-sync:")]
+
+
+def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    """Whether ``condition`` holds within ``seconds`` (asked every 20 ms, and once at the end)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()

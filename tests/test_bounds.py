@@ -38,7 +38,8 @@ from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.readwise.limits import STALLED_PAGES
 from readwise_sync.store.spool import read_ahead
 
-from .conftest import TOKEN, fast_client, note_files, run_cli
+from .conftest import TOKEN, cli_env, fast_client, note_files, run_cli
+from .factories import HANG, errors, wait_for
 
 DEMO_IDS = sorted([60233871, 51877310, 45210733, 38100452])
 MIB = 1 << 20
@@ -60,15 +61,6 @@ def one_line(error: BaseException) -> str:
 
 def temp_files(vault: Path) -> list[Path]:
     return [p for p in vault.rglob(".readwise-sync-*") if p.is_file()]
-
-
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
 
 
 # -- a total deadline per request, the body included ---------------------------------------------
@@ -394,19 +386,7 @@ def test_read_ahead_joins_its_thread_before_it_raises() -> None:
 
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text('timezone = "UTC"\nretries = 6\ntimeout = 30\n', encoding="utf-8")
-    return {
-        "READWISE_TOKEN": TOKEN,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
-
-
-def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
-    assert "Traceback" not in result.stderr, result.stderr
-    return [line for line in result.stderr.splitlines() if line.startswith("readwise-sync:")]
+    return cli_env(fake, tmp_path, 'timezone = "UTC"\nretries = 6\ntimeout = 30\n')
 
 
 @pytest.mark.parametrize("where", ["READWISE_TOKEN", "token_file"])
@@ -515,7 +495,7 @@ def test_a_signal_ends_a_one_shot_sync_wherever_it_waits(
         time.sleep(0.3)  # into the wait
         proc.send_signal(sig)
         # Well before the 30 s timeout, the 600 s Retry-After, the two-minute holds.
-        _, stderr = proc.communicate(timeout=12)
+        _, stderr = proc.communicate(timeout=HANG)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -15,7 +15,8 @@ from readwise_sync.app.config import Settings
 from readwise_sync.errors import ConfigError
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
-from .conftest import TOKEN, run_cli
+from .conftest import TOKEN, cli_env, run_cli
+from .factories import HANG, errors
 
 BROKEN_CRON = "61 * * * *"
 
@@ -26,29 +27,15 @@ def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n", encoding="utf-8")
     token_file.chmod(0o600)
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f'retries = 1\ntimeout = 5\ntimezone = "UTC"\ntoken_file = "{token_file}"\n',
-        encoding="utf-8",
-    )
-    return {
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-        "HOME": str(tmp_path / "home"),  # where `service install` would write its units
-    }
+    config = f'retries = 1\ntimeout = 5\ntimezone = "UTC"\ntoken_file = "{token_file}"\n'
+    # HOME: where `service install` would write its units
+    return {**cli_env(fake, tmp_path, config, token=None), "HOME": str(tmp_path / "home")}
 
 
 def add_to_config(env: dict[str, str], text: str) -> Path:
     config = Path(env["READWISE_SYNC_CONFIG"])
     config.write_text(config.read_text(encoding="utf-8") + text, encoding="utf-8")
     return config
-
-
-def errors(result: subprocess.CompletedProcess[str]) -> list[str]:
-    """The `readwise-sync:` lines of a run; never a traceback."""
-    assert "Traceback" not in result.stderr, result.stderr
-    return [line for line in result.stderr.splitlines() if line.startswith("readwise-sync:")]
 
 
 def each_command(vault: Path, env: dict[str, str]) -> dict[str, subprocess.CompletedProcess[str]]:
@@ -61,7 +48,7 @@ def each_command(vault: Path, env: dict[str, str]) -> dict[str, subprocess.Compl
         "service install": ["service", "install"],
     }
     return {
-        name: run_cli(*args, "--vault", str(vault), env=env, timeout=30)
+        name: run_cli(*args, "--vault", str(vault), env=env, timeout=HANG)
         for name, args in commands.items()
     }
 
@@ -239,7 +226,7 @@ def test_sync_names_the_token_file_of_a_rejected_token(
 def sync_raising(error: str, vault: Path, env: dict[str, str], *flags: str) -> tuple[int, str]:
     """A real `sync` whose engine raises ``error`` (Python source), as a bug or the OS would."""
     code = (
-        "import sys, readwise_sync.engine.sync as engine\n"
+        "import sys, readwise_sync.app.wiring as engine\n"
         "def broken(*args, **kwargs):\n"
         f"    raise {error}\n"
         "engine.sync_once = broken\n"

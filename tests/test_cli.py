@@ -16,21 +16,14 @@ from readwise_sync import __version__
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 
-from .conftest import TOKEN, run_cli
+from .conftest import TOKEN, cli_env, run_cli
 
 FAST = 'retries = 1\ntimeout = 5\ntimezone = "UTC"\n'
 
 
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text(FAST, encoding="utf-8")
-    return {
-        "READWISE_TOKEN": TOKEN,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
+    return cli_env(fake, tmp_path, FAST)
 
 
 def test_version() -> None:

@@ -32,6 +32,7 @@ from readwise_sync.readwise.client import AUTH_PATH, EXPORT_PATH, ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, fast_client
+from .factories import export_requests
 
 DEMO_IDS = [60233871, 51877310, 45210733, 38100452]  # the fake pages by descending user_book_id
 WRONG_TOKEN = "wrong-token-9e8d7c6b5a4f"
@@ -43,10 +44,6 @@ def book_ids(client: ReadwiseClient, **kw: Any) -> list[int]:
 
 def wrong_token_client(fake: FakeReadwise) -> ReadwiseClient:
     return ReadwiseClient(WRONG_TOKEN, fake.url, backoff=0.01, max_backoff=0.05)
-
-
-def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:
-    return [r.query for r in fake.requests if r.path == EXPORT_PATH]
 
 
 def crafted_book(book_id: Any, **fields: Any) -> dict[str, Any]:

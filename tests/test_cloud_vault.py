@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from readwise_sync.app.config import Settings
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import first_sync, note_files

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 from pathlib import Path
 
 import pytest
 
 from readwise_sync.app.config import DEFAULT_API_URL, load_settings
-from readwise_sync.errors import ConfigError
+from readwise_sync.app.locations import VaultLocations, state_db_path
+from readwise_sync.app.overview import status_info
+from readwise_sync.app.settings import Settings, VaultSettings
+from readwise_sync.app.wiring import sync_once
+from readwise_sync.errors import ConfigError, Locked
+from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.lock import vault_lock
 
 
 def write(path: Path, text: str) -> Path:
@@ -123,3 +132,64 @@ def test_example_config_is_valid_and_documents_every_key(tmp_path: Path) -> None
     config = write(tmp_path / "c.toml", uncommented)
     settings = load_settings(config_file=config, env={})
     assert settings.token
+
+
+def test_the_vault_part_of_the_settings_is_one_object(tmp_path: Path) -> None:
+    write(tmp_path / "token", "secret\n")
+    config = write(
+        tmp_path / "c.toml",
+        'vault = "v"\nfolder = "Notes/"\ninterval = "1h"\ntoken_file = "token"\n'
+        'timezone = "UTC"\non_delete = "keep"\n',
+    )
+    settings = load_settings(config_file=config, env={}, state_dir=tmp_path / "st")
+    assert settings.profile == VaultSettings(
+        vault=tmp_path / "v",
+        folder="Notes",
+        state_dir=tmp_path / "st",
+        interval="1h",
+        token="secret",
+        token_source=f"token_file {tmp_path / 'token'}",
+        token_path=tmp_path / "token",
+    )
+    # what every vault shares stays beside it
+    assert (settings.timezone, settings.on_delete) == ("UTC", "keep")
+
+
+def test_settings_made_from_others_never_share_their_vault_part(tmp_path: Path) -> None:
+    first = Settings(vault=tmp_path / "a", token="t0ken", timeout=5)
+    second = dataclasses.replace(first, vault=tmp_path / "b")
+    assert (second.vault, second.token, second.timeout) == (tmp_path / "b", "t0ken", 5)
+    copied = Settings(**{**vars(first), "state_dir": tmp_path / "s2"})
+    retimed = dataclasses.replace(first, timeout=1)  # no vault field changed: still a copy
+    second.token = retimed.token = "other"
+    copied.folder = "Elsewhere"
+    assert (first.vault, first.token, first.folder) == (tmp_path / "a", "t0ken", "Readwise")
+    assert second.profile.token == "other" and copied.state_dir == tmp_path / "s2"
+    assert "t0ken" not in repr(first)
+
+
+def test_a_vault_named_two_ways_has_the_same_locations(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "home" / "vault").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path / "home")
+    plain = VaultLocations.at(tmp_path / "home" / "vault", tmp_path / "s")
+    for other in (Path("~/vault"), Path("vault"), tmp_path / "home" / "x" / ".." / "vault"):
+        assert VaultLocations.at(other, tmp_path / "s") == plain
+    assert plain.state_db == state_db_path(tmp_path / "s", tmp_path / "home" / "vault")
+    assert plain.lock.parent == plain.daemon_status.parent == plain.spool_dir == tmp_path / "s"
+    assert len({plain.state_db, plain.lock, plain.daemon_status}) == 3
+
+
+def test_the_locations_are_where_a_sync_and_status_keep_things(
+    settings: Settings, fake: FakeReadwise
+) -> None:
+    where = VaultLocations.of(settings)
+    sync_once(settings)
+    assert where.state_db.is_file() and where.lock.is_file()
+    assert status_info(settings)["state"] == str(where.state_db)
+    with vault_lock(where.lock), pytest.raises(Locked):  # the lock a sync takes is this one
+        sync_once(settings)
+    where.daemon_status.write_text(json.dumps({"pid": os.getpid(), "next_run": "soon"}))
+    assert status_info(settings)["daemon"] == {"pid": os.getpid(), "next_run": "soon"}

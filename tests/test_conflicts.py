@@ -16,8 +16,8 @@ import pytest
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
+from readwise_sync.app.wiring import rerender_all, resolve_conflicts, sync_once
 from readwise_sync.engine import resolving
-from readwise_sync.engine.sync import rerender_all, resolve_conflicts, sync_once
 from readwise_sync.errors import NotResolved
 from readwise_sync.notes.conflicts import Standing, keep_mine, standing, take_readwise, versions
 from readwise_sync.notes.merge import Layout, merge_note

@@ -30,7 +30,9 @@ from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 
 from .conftest import TOKEN, note_files
-from .factories import library
+from .factories import HANG, library
+
+pytestmark = pytest.mark.slow  # -m 'not slow' leaves it out
 
 KILLS = int(os.environ.get("READWISE_SYNC_CRASH_KILLS", "50"))
 BOOKS = 300
@@ -105,7 +107,6 @@ def visible_files(vault: Path) -> list[str]:
     )
 
 
-@pytest.mark.timeout(900)
 def test_sync_survives_kill_9_at_random_moments(tmp_path: Path) -> None:
     rng = random.Random(20261126)
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
@@ -149,7 +150,7 @@ def test_sync_survives_kill_9_at_random_moments(tmp_path: Path) -> None:
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGKILL)
                     kills += 1
-            proc.wait(timeout=30)
+            proc.wait(timeout=HANG)
             now = note_files(vaults["A"])
             for path, text in now.items():
                 assert text in (before.get(path), reference.get(path)), f"{path} is half-done"

@@ -15,19 +15,11 @@ import pytest
 
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
-from .conftest import TOKEN, note_files, run_cli
+from .conftest import cli_env, note_files, run_cli
+from .factories import HANG, wait_for
 
 EXPORT = "/api/v2/export/"
 STOPPED = "readwise-sync: stopped; the next run picks up from here"
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def exports(fake: FakeReadwise) -> int:
@@ -36,16 +28,8 @@ def exports(fake: FakeReadwise) -> int:
 
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text('timezone = "UTC"\ntimeout = 3\n', encoding="utf-8")
     base = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
-    return {
-        **base,
-        "READWISE_TOKEN": TOKEN,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
+    return {**base, **cli_env(fake, tmp_path, 'timezone = "UTC"\ntimeout = 3\n')}
 
 
 class Proc:
@@ -155,7 +139,7 @@ def test_rejected_token_stops_the_daemon_with_exit_3(
     daemon = spawn(
         "daemon", "--vault", str(vault), env={**env, "READWISE_TOKEN": "nope-0123456789"}
     )
-    assert daemon.popen.wait(timeout=20) == 3
+    assert daemon.popen.wait(timeout=HANG) == 3
     assert any("token rejected" in line for line in daemon.lines())
     assert not any("nope-0123456789" in line for line in daemon.lines())
 
@@ -166,7 +150,7 @@ def test_a_redirect_stops_the_daemon_with_exit_2_naming_api_url(
     """No later run can mend a wrong api_url: stop, as for a broken config."""
     fake.redirect("https://example.invalid/api/v2/export/", times=100)
     daemon = spawn("daemon", "--vault", str(vault), env=env)
-    assert daemon.popen.wait(timeout=20) == 2
+    assert daemon.popen.wait(timeout=HANG) == 2
     assert any("api_url" in line for line in daemon.lines())
 
 
@@ -176,7 +160,7 @@ def test_two_syncs_at_once_one_runs_the_other_exits_4(
     fake.delay(5)  # whichever run asks first holds the lock a while, even on a loaded machine
     first = spawn("sync", "--vault", str(vault), env=env)
     second = spawn("sync", "--vault", str(vault), env=env)
-    codes = sorted([first.popen.wait(timeout=30), second.popen.wait(timeout=30)])
+    codes = sorted([first.popen.wait(timeout=HANG), second.popen.wait(timeout=HANG)])
     assert codes == [0, 4], first.lines() + second.lines()
     loser = first if first.popen.returncode == 4 else second
     winner = second if loser is first else first
@@ -190,7 +174,7 @@ def test_two_syncs_at_once_one_runs_the_other_exits_4(
         subprocess.run(
             [sys.executable, "-m", "readwise_sync", "sync", "-q", "--vault", str(single)],
             env=env_single,
-            timeout=30,
+            timeout=HANG,
         ).returncode
         == 0
     )
@@ -204,11 +188,11 @@ def test_second_sync_waits_with_wait_and_quiet_loser_is_silent(
     first = spawn("sync", "-q", "--vault", str(vault), env=env)
     assert wait_for(lambda: exports(fake) >= 1, 10)
     quiet = spawn("sync", "-q", "--vault", str(vault), env=env)
-    assert quiet.popen.wait(timeout=20) == 4
+    assert quiet.popen.wait(timeout=HANG) == 4
     assert quiet.lines() == [] and quiet.popen.stdout and quiet.popen.stdout.read() == ""
     patient = spawn("sync", "--wait", "20", "--vault", str(vault), env=env)
-    assert first.popen.wait(timeout=30) == 0
-    assert patient.popen.wait(timeout=30) == 0
+    assert first.popen.wait(timeout=HANG) == 0
+    assert patient.popen.wait(timeout=HANG) == 0
 
 
 def test_lock_of_a_killed_run_is_taken_over(
@@ -218,9 +202,9 @@ def test_lock_of_a_killed_run_is_taken_over(
     stuck = spawn("sync", "--vault", str(vault), env=env)
     assert wait_for(lambda: list((tmp_path / "state").glob("*.lock.holder")) != [], 10)
     stuck.popen.send_signal(signal.SIGKILL)
-    stuck.popen.wait(timeout=10)
+    stuck.popen.wait(timeout=HANG)
     fake.clear_faults()
-    result = run_cli("sync", "--vault", str(vault), env=env, timeout=30)
+    result = run_cli("sync", "--vault", str(vault), env=env, timeout=HANG)
     assert result.returncode == 0, result.stderr
     assert len(note_files(vault)) == 4
 
@@ -232,7 +216,7 @@ def test_status_shows_the_running_daemon(
     assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
 
     def status() -> str:
-        return run_cli("status", "--vault", str(vault), env=env, timeout=30).stdout
+        return run_cli("status", "--vault", str(vault), env=env, timeout=HANG).stdout
 
     assert wait_for(lambda: f"daemon: running (pid {daemon.popen.pid})" in status(), 5)
     assert "last run:" in status() and ": ok, 4 created" in status()
@@ -266,7 +250,7 @@ def test_cron_schedule_and_a_bad_cron_expression(
     assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)  # runs at start
     assert daemon.stop()[0] == 0
     bad = spawn("daemon", "--cron", "every tuesday", "--vault", str(vault), env=env)
-    assert bad.popen.wait(timeout=20) == 2
+    assert bad.popen.wait(timeout=HANG) == 2
     assert any("cron" in line for line in bad.lines())
 
 
@@ -274,7 +258,7 @@ def test_a_missing_vault_stops_the_daemon_at_start_with_exit_2(
     fake: FakeReadwise, env: dict[str, str], spawn: Callable[..., Proc], tmp_path: Path
 ) -> None:
     daemon = spawn("daemon", "--vault", str(tmp_path / "missing"), env=env)
-    assert daemon.popen.wait(timeout=20) == 2
+    assert daemon.popen.wait(timeout=HANG) == 2
     (line,) = daemon.lines()
     assert line.startswith(f"readwise-sync: vault folder {tmp_path / 'missing'} does not exist")
     assert exports(fake) == 0
@@ -289,7 +273,7 @@ def test_a_vault_gone_while_the_daemon_runs_stops_it_with_exit_2(
     daemon = spawn("daemon", "--interval", "1s", "--vault", str(vault), env=env)
     assert wait_for(lambda: any("sync done" in ln for ln in daemon.lines()), 15)
     vault.rename(tmp_path / "elsewhere")
-    assert daemon.popen.wait(timeout=30) == 2
+    assert daemon.popen.wait(timeout=HANG) == 2
     gone = [line for line in daemon.lines() if "does not exist" in line]
     assert len(gone) == 3 and all(f"vault folder {vault} does not exist" in ln for ln in gone)
     assert "trying again at the next run" in gone[0] and "trying again" not in gone[-1]
@@ -308,7 +292,7 @@ def test_a_vault_back_at_the_next_run_keeps_the_daemon_going(
     assert wait_for(lambda: sum("sync done" in ln for ln in daemon.lines()) > done, 15)
     assert daemon.popen.poll() is None
     daemon.popen.send_signal(signal.SIGTERM)
-    assert daemon.popen.wait(timeout=20) == 0
+    assert daemon.popen.wait(timeout=HANG) == 0
 
 
 def test_a_rejected_token_from_a_token_file_is_named_by_its_file(
@@ -321,7 +305,7 @@ def test_a_rejected_token_from_a_token_file_is_named_by_its_file(
     config.write_text(config.read_text() + f'token_file = "{token_file}"\n', encoding="utf-8")
     env = {k: v for k, v in env.items() if k != "READWISE_TOKEN"}
     daemon = spawn("daemon", "--vault", str(vault), env=env)
-    assert daemon.popen.wait(timeout=20) == 3
+    assert daemon.popen.wait(timeout=HANG) == 3
     rejected = [line for line in daemon.lines() if "token rejected" in line]
     assert rejected and f"check token_file {token_file}" in rejected[0]
     assert not any("READWISE_TOKEN" in line for line in daemon.lines())
@@ -342,7 +326,7 @@ def test_a_second_sync_names_the_whole_command_of_the_first(
     held_for_long(fake, env)
     first = spawn("sync", "--vault", str(vault), "--wait", "1", env=env)
     assert wait_for(lambda: list((tmp_path / "state").glob("*.lock.holder")) != [], 10)
-    second = run_cli("sync", "--vault", str(vault), env=env, timeout=30)
+    second = run_cli("sync", "--vault", str(vault), env=env, timeout=HANG)
     first.popen.kill()
     assert second.returncode == 4
     command = f"readwise-sync sync --vault {shlex.quote(str(vault))} --wait 1"

@@ -17,11 +17,11 @@ import pytest
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 
-from .conftest import note_files, run_cli
+from .conftest import cli_env, load_cursor, note_files, run_cli
 
 ESSAY = 45210733  # 19 highlights: the demo's longest document
 WALDEN = "Readwise/Books/Walden.md"
@@ -88,12 +88,6 @@ def test_pieces_of_a_document_whose_note_exists_update_it_whole(
     assert leftovers(settings.vault) == []  # type: ignore[arg-type]
 
 
-def load_cursor(settings: Settings) -> object:
-    assert settings.vault is not None
-    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
-        return state.load_cursor()
-
-
 @pytest.mark.parametrize("readwise_is", [timedelta(days=-1), timedelta(days=1)])
 def test_a_skewed_machine_clock_skips_no_change(
     settings: Settings, fake: FakeReadwise, readwise_is: timedelta
@@ -114,21 +108,10 @@ def test_a_skewed_machine_clock_skips_no_change(
     assert abs(cursor - (datetime.now(UTC) + readwise_is)) < timedelta(minutes=1)
 
 
-def cli_env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text("quiet_period = 0\n", encoding="utf-8")  # notes are fixed, then synced
-    return {
-        "READWISE_TOKEN": fake.token,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "cli-state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
-
-
 def test_a_note_that_is_not_utf8_costs_only_its_document(
     fake: FakeReadwise, vault: Path, tmp_path: Path
 ) -> None:
-    env = cli_env(fake, tmp_path)
+    env = cli_env(fake, tmp_path, "quiet_period = 0\n")  # notes are fixed, then synced
     assert run_cli("sync", "-q", "--vault", str(vault), env=env).returncode == 0
     walden = vault / WALDEN
     broken = walden.read_bytes() + b"\nwritten in Latin-1: caf\xe9\n"

@@ -10,8 +10,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.readwise.fakelibrary import Library, parse_ts
 
 DEMO_IDS = [60233871, 51877310, 45210733, 38100452]  # descending user_book_id
 REFDATA = Path(__file__).resolve().parents[2] / "shared" / "refdata"
@@ -337,3 +340,103 @@ def test_serves_real_export_data(name: str) -> None:
     # Real 2023 data is served verbatim (no keys added), newest book id first.
     expected = sorted(books, key=lambda b: b["user_book_id"], reverse=True)
     assert served == expected
+
+
+def test_an_endless_cursor_is_recorded_with_the_cursor_the_client_sent(
+    fake: FakeReadwise, client: httpx.Client
+) -> None:
+    fake.endless_cursor(times=1)
+    page = export(client, pageCursor="51877310")
+    # The answer is the first page again (its cursor made up), yet the request is kept as sent.
+    assert [b["user_book_id"] for b in page["results"]] == DEMO_IDS
+    assert page["nextPageCursor"] not in (None, 51877310)
+    assert fake.requests[-1].query == {"pageCursor": "51877310"}
+
+
+STAMPS = [None, *(f"2024-01-01T00:00:0{n}.000Z" for n in range(4))]
+
+
+@st.composite
+def libraries(draw: st.DrawFn) -> list[dict]:
+    """Up to 8 books of up to 4 highlights, some deleted, stamped at a few instants."""
+    ids = draw(st.lists(st.integers(1, 40), unique=True, max_size=8))
+    books, serial = [], 0
+    for book_id in ids:
+        highlights = []
+        for _ in range(draw(st.integers(0, 4))):
+            serial += 1
+            stamp = draw(st.sampled_from(STAMPS))
+            highlights.append(
+                {"id": serial, "updated_at": stamp, "is_deleted": draw(st.booleans())}
+            )
+        books.append(
+            {"user_book_id": book_id, "is_deleted": draw(st.booleans()), "highlights": highlights}
+        )
+    return books
+
+
+def expected_listing(
+    books: list[dict], after: str | None, ids: set[int] | None, include_deleted: bool
+) -> list[tuple[int, list[int]]]:
+    """Each book an export lists, newest first, with the ids of the highlights it shows."""
+    bound = parse_ts(after) if after else None
+    listing = []
+    for book in sorted(books, key=lambda b: -b["user_book_id"]):
+        if (ids is not None and book["user_book_id"] not in ids) or (
+            book["is_deleted"] and not include_deleted
+        ):
+            continue
+        shown = [
+            h["id"]
+            for h in book["highlights"]
+            if (include_deleted or not h["is_deleted"])
+            and (bound is None or (h["updated_at"] and parse_ts(h["updated_at"]) > bound))
+        ]
+        if bound is None or shown:
+            listing.append((book["user_book_id"], shown))
+    return listing
+
+
+@settings(max_examples=300)
+@given(
+    books=libraries(),
+    page_size=st.integers(1, 4),
+    after=st.sampled_from(STAMPS),
+    ids=st.none() | st.sets(st.integers(1, 40)),
+    include_deleted=st.booleans(),
+    pieces=st.sets(st.integers(1, 40)),
+)
+def test_export_pages_list_each_shown_highlight_once_newest_book_first(
+    books: list[dict],
+    page_size: int,
+    after: str | None,
+    ids: set[int] | None,
+    include_deleted: bool,
+    pieces: set[int],
+) -> None:
+    library = Library(books)
+    bound = parse_ts(after) if after else None
+    served: list[dict] = []
+    cursor: int | None = None
+    for _ in range(2 * len(books) + 1):  # each page holds a book or a piece of one at least
+        page, cursor = library.export_page(
+            cursor, bound, ids, include_deleted, page_size, pieces=pieces
+        )
+        assert len(page) <= page_size and (page or cursor is None)
+        served += page
+        if cursor is None:
+            break
+    assert cursor is None, "paging did not end"
+    listing = expected_listing(books, after, ids, include_deleted)
+    # A book in pieces comes as two entries side by side, half its highlights each.
+    merged: list[tuple[int, list[int]]] = []
+    for entry in served:
+        shown = [h["id"] for h in entry["highlights"]]
+        if merged and merged[-1][0] == entry["user_book_id"]:
+            merged[-1][1].extend(shown)
+        else:
+            merged.append((entry["user_book_id"], shown))
+    assert merged == listing
+    for book_id, shown in listing:
+        entries = sum(e["user_book_id"] == book_id for e in served)
+        assert entries == (2 if book_id in pieces and len(shown) >= 2 else 1)

@@ -18,7 +18,7 @@ import pytest
 
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
-from .conftest import TOKEN, note_files, run_cli
+from .conftest import TOKEN, cli_env, note_files, run_cli
 
 WALDEN = "Readwise/Books/Walden.md"
 SECRET = "sEcReT-t0ken-9f8e7d6c5b4a"
@@ -78,17 +78,9 @@ PERMANENT = {
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
     fake.token = SECRET
-    config = tmp_path / "config.toml"
     log = tmp_path / "logs" / "sync.log"
-    config.write_text(
-        f'timezone = "UTC"\nretries = 2\ntimeout = 1\nlog_file = "{log}"\n', encoding="utf-8"
-    )
-    return {
-        "READWISE_TOKEN": SECRET,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
+    config = f'timezone = "UTC"\nretries = 2\ntimeout = 1\nlog_file = "{log}"\n'
+    return cli_env(fake, tmp_path, config, token=SECRET)
 
 
 def cursor(state_dir: Path) -> str | None:
@@ -97,7 +89,6 @@ def cursor(state_dir: Path) -> str | None:
     return row[0] if row else None
 
 
-@pytest.mark.timeout(120)
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_ends_in_a_full_sync_or_one_clean_error(
     fault: str, fake: FakeReadwise, vault: Path, env: dict[str, str], tmp_path: Path

@@ -16,17 +16,20 @@ import unicodedata
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from readwise_sync.app.config import Settings
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.readwise.client import ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.readwise.wire import Book
 
 from .conftest import TOKEN
+
+pytestmark = pytest.mark.slow  # -m 'not slow' leaves it out
 
 EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "200"))
 NASTY = [

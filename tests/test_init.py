@@ -24,6 +24,7 @@ from readwise_sync.app.initialize import config_text, toml_string
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN, note_files, run_cli
+from .factories import HANG
 
 ODD = "odd dir 'q' \"dq\" back\\slash tab\there ünï 日本 #[x] = y"
 
@@ -178,7 +179,7 @@ def answer_prompts(args: list[str], env: dict[str, str], answers: dict[str, str]
                 os.write(leader, (waiting.pop(prompt) + "\n").encode())
     finally:
         os.close(leader)
-        assert child.wait(timeout=30) == 0, screen
+        assert child.wait(timeout=HANG) == 0, screen
     return screen
 
 
@@ -326,7 +327,7 @@ def serve() -> Iterator[list[subprocess.Popen[str]]]:
     for child in started:
         if child.poll() is None:
             child.kill()
-            child.wait(timeout=10)
+            child.wait(timeout=HANG)
 
 
 def start_server(serve: list[subprocess.Popen[str]], *args: str) -> tuple[str, str]:
@@ -361,7 +362,7 @@ def test_fake_server_serves_init_and_sync(
     assert "9 notes created" in synced.stdout
     assert len(note_files(obsidian_vault)) == 9
     serve[0].send_signal(signal.SIGTERM)
-    assert serve[0].wait(timeout=10) == 0
+    assert serve[0].wait(timeout=HANG) == 0
 
 
 def test_fake_server_listens_on_the_port_asked_and_stops_on_ctrl_c(
@@ -371,7 +372,7 @@ def test_fake_server_listens_on_the_port_asked_and_stops_on_ctrl_c(
     url, _ = start_server(serve, "--port", str(port))
     assert url == f"http://127.0.0.1:{port}"
     serve[0].send_signal(signal.SIGINT)
-    assert serve[0].wait(timeout=10) == 0
+    assert serve[0].wait(timeout=HANG) == 0
 
 
 def test_fake_server_on_a_busy_port_is_one_line(serve: list[subprocess.Popen[str]]) -> None:
@@ -411,11 +412,11 @@ def test_ctrl_c_at_the_init_prompt_exits_130_as_the_table_says(tmp_path: Path) -
         preexec_fn=_own_terminal,
     )
     os.close(follower)
-    said, deadline = b"", time.monotonic() + 20
+    said, deadline = b"", time.monotonic() + HANG
     while b"token:" not in said.lower() and time.monotonic() < deadline:
         said += os.read(leader, 1024)
     os.write(leader, b"\x03")  # Ctrl-C, through the terminal
-    code = child.wait(timeout=20)
+    code = child.wait(timeout=HANG)
     os.close(leader)
     assert not (tmp_path / "home" / ".config" / "readwise-sync" / "token").exists()
     assert code == 130

@@ -41,14 +41,9 @@ MAY_IMPORT: dict[str, set[str]] = {
 # Imports that still go up or sideways, each with the step that removes it. The list only
 # shrinks: a pair that no longer occurs must leave it (see the test below).
 KNOWN_CROSSINGS: set[tuple[str, str]] = {
-    # the engine gets its settings and locations from the app until the wiring moves there
-    ("readwise_sync.engine.sync", "readwise_sync.app.config"),
-    ("readwise_sync.engine.sync", "readwise_sync.app.locations"),
     # notes read the wire models until the domain model replaces them
     ("readwise_sync.notes.locate", "readwise_sync.readwise.wire"),
     ("readwise_sync.notes.render", "readwise_sync.readwise.wire"),
-    # the client reads its settings until the wiring hands it what it needs
-    ("readwise_sync.readwise.client", "readwise_sync.app.config"),
 }
 
 

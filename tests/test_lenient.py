@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from readwise_sync.app.config import Settings
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.notes import naming
 from readwise_sync.notes.naming import note_relpath
 from readwise_sync.readwise.fakeapi import FakeReadwise

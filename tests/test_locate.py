@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,6 +15,7 @@ from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
+from .factories import demo_book
 
 RENDERER = Renderer(tz=ZoneInfo("UTC"))
 
@@ -35,14 +34,6 @@ def make_book(**kw: Any) -> Book:
         ],
     }
     raw.update(kw)
-    return Book.model_validate(raw)
-
-
-def demo_book(user_book_id: int) -> Book:
-    text = (
-        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
-    )
-    (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
     return Book.model_validate(raw)
 
 

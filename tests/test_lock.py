@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from readwise_sync.app.config import Settings
+from readwise_sync.app.wiring import lock_path, sync_once
 from readwise_sync.engine.progress import Silent
-from readwise_sync.engine.sync import lock_path, sync_once
 from readwise_sync.errors import Interrupted, Locked, LockLost, StateError
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.lock import command_line, vault_lock

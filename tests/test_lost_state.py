@@ -11,7 +11,7 @@ from pathlib import Path
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.notes.merge import Layout, merge_note
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State

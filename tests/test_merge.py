@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from readwise_sync.engine.sync import layout_of
+from readwise_sync.engine.plan import layout_of
 from readwise_sync.notes.merge import (
     Conflict,
     Layout,
@@ -30,6 +29,7 @@ from readwise_sync.notes.render import RenderedNote, Renderer
 from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
+from .factories import demo_book
 
 RENDERER = Renderer(tz=ZoneInfo("UTC"))
 HEADER = "## Highlights"
@@ -77,14 +77,6 @@ def bullets(text: str) -> list[str]:
     if "## Metadata\n" in body:
         body = body.split("## Metadata\n", 1)[1].split("\n\n", 1)[-1]
     return re.findall(r"^- .*$", body, re.MULTILINE)
-
-
-def demo_book(user_book_id: int) -> Book:
-    text = (
-        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
-    )
-    (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
-    return Book.model_validate(raw)
 
 
 def assert_in_order(text: str, pieces: list[str]) -> None:
@@ -918,6 +910,7 @@ def ambiguous(last: Layout, new: Layout) -> bool:
     return len({block for _, block in pairs}) < len(pairs)
 
 
+@pytest.mark.slow  # 500 examples: 20 to 30 s each
 @PROPERTY
 @given(st.data(), book_changes(), st.sampled_from(["remove", "keep"]))
 def test_user_text_survives_any_upstream_change(
@@ -944,6 +937,7 @@ def test_user_text_survives_any_upstream_change(
     assert (again.added, again.updated, again.removed, again.frontmatter_changed) == (0, 0, 0, [])
 
 
+@pytest.mark.slow  # 500 examples: 20 to 30 s each
 @PROPERTY
 @given(book_changes())
 def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
@@ -962,6 +956,7 @@ def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
     assert again.text == result.text and again.layout == result.layout
 
 
+@pytest.mark.slow  # 500 examples: 20 to 30 s each
 @PROPERTY
 @given(book_changes())
 def test_adopting_a_note_already_in_step_changes_nothing(books: tuple[Book, Book]) -> None:

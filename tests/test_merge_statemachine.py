@@ -58,8 +58,11 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
+from readwise_sync.app.wiring import rerender_all, sync_once
+from readwise_sync.engine.decisions import Outcome, Skip
+from readwise_sync.engine.owners import text_hash
 from readwise_sync.engine.progress import TO_WRITE, Silent
-from readwise_sync.engine.sync import SyncReport, rerender_all, sync_once, text_hash
+from readwise_sync.engine.report import SyncReport
 from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.client import ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
@@ -175,14 +178,14 @@ class BookModel:
 class Outcomes(Silent):
     """Each book's last outcome: why it was left alone, or how its note was written."""
 
-    def __init__(self, outcomes: dict[int, str]) -> None:
+    def __init__(self, outcomes: dict[int, Outcome | Skip]) -> None:
         self.outcomes = outcomes
 
-    def decided(self, book_id: int, outcome: str) -> None:
+    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
         if outcome != TO_WRITE:
             self.outcomes[book_id] = outcome
 
-    def written(self, book_id: int, outcome: str) -> None:
+    def written(self, book_id: int, outcome: Outcome) -> None:
         self.outcomes[book_id] = outcome
 
 
@@ -573,14 +576,14 @@ class SyncMachine(RuleBasedStateMachine):
             stored = {bid: state.load_book_data(bid) for bid in self.books}
             layouts = {bid: state.load_layout(bid) or {} for bid in self.books}
         since = len(self.fake.requests)
-        outcomes: dict[int, str] = {}
+        outcomes: dict[int, Outcome | Skip] = {}
         if kind == "rerender":
             report = rerender_all(self.settings)
             # No per-book outcomes here: a path reported missing names the one record at it.
             for path in report.skipped_missing:
                 holders = [bid for bid, r in records.items() if r.path == path]
                 if len(holders) == 1:
-                    outcomes[holders[0]] = "missing"
+                    outcomes[holders[0]] = Skip.MISSING
         else:
             report = sync_once(
                 self.settings,
@@ -618,7 +621,7 @@ class SyncMachine(RuleBasedStateMachine):
         # Notes the tool said it could not find.
         for book in self.visible():
             record = records.get(book.bid)
-            if book.lost or record is None or outcomes.get(book.bid) != "missing":
+            if book.lost or record is None or outcomes.get(book.bid) is not Skip.MISSING:
                 continue
             assert record.path != book.path, (
                 f"book {book.bid}: its note {book.path} is where the state says it is, "
@@ -722,7 +725,7 @@ SyncMachine.TestCase.settings = hypothesis.settings(
     ],
 )
 TestSyncMachine = SyncMachine.TestCase
-TestSyncMachine.pytestmark = [pytest.mark.timeout(900)]  # 500 examples of real syncing
+TestSyncMachine.pytestmark = [pytest.mark.slow]  # 300 examples of real syncing
 
 
 # -- what the machine found, as plain tests ------------------------------------------------------

@@ -12,7 +12,8 @@ import pytest
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import SyncReport, rerender_all, sync_once
+from readwise_sync.app.wiring import rerender_all, sync_once
+from readwise_sync.engine.report import SyncReport
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 

@@ -471,12 +471,20 @@ def test_an_ordinary_page_needs_no_python_decoding(monkeypatch: pytest.MonkeyPat
     assert second.created_at == datetime(2024, 1, 1, 10, tzinfo=UTC)
 
 
-def test_a_compact_iso_date_is_that_date_on_every_path() -> None:
+@pytest.mark.parametrize("escaped", [False, True])
+def test_a_compact_iso_date_is_that_date_on_every_path(escaped: bool) -> None:
     """pydantic alone would read "20240101" as seconds since 1970; the page goes the
-    careful way, where it is the date it says, as it always was."""
+    careful way, where it is the date it says, as it always was (its digits written
+    as JSON escapes too)."""
     raw = json.dumps(
         {"results": [book(highlights=[highlight(highlighted_at="20240101", updated="19991231")])]}
     ).encode()
+    if escaped:
+        raw = raw.replace(b'"2024', b'"\\u0032\\u0030\\u00324')
+        raw = raw.replace(b'"1999', b'"1\\u0039\\u00399')
+        assert b"2024" not in raw and b"1999" not in raw
+        (item,) = json.loads(raw)["results"][0]["highlights"]
+        assert (item["highlighted_at"], item["updated"]) == ("20240101", "19991231")
     (parsed,) = ExportPage.parse(raw).results[0].highlights
     assert parsed.highlighted_at == datetime(2024, 1, 1, tzinfo=UTC)
     assert parsed.updated_at == datetime(1999, 12, 31, tzinfo=UTC)

@@ -16,11 +16,12 @@ import pytest
 from rich.console import Console
 
 from readwise_sync.app.config import Settings
-from readwise_sync.engine.progress import TO_WRITE, LiveLine, PageIn, Silent, Tally
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.live import LiveLine
+from readwise_sync.app.wiring import sync_once
+from readwise_sync.engine.progress import TO_WRITE, PageIn, Silent, Tally
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
-from .conftest import TOKEN, run_cli
+from .conftest import cli_env, run_cli
 
 WALDEN = "Readwise/Books/Walden.md"
 PODCAST = "Readwise/Podcasts/Episode 42 Notes That Outlive the App.md"
@@ -103,15 +104,8 @@ def test_a_first_sync_reports_documents_and_decisions_while_pages_arrive(
 
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
     # quiet_period 0: the note edited just before a sync is merged, not left for the next
-    config.write_text('retries = 1\ntimeout = 5\ntimezone = "UTC"\nquiet_period = 0\n')
-    return {
-        "READWISE_TOKEN": TOKEN,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
+    return cli_env(fake, tmp_path, 'retries = 1\ntimeout = 5\ntimezone = "UTC"\nquiet_period = 0\n')
 
 
 def test_verbose_logs_one_line_per_page(

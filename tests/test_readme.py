@@ -27,7 +27,6 @@ def test_exactly_two_setup_commands_and_ci_runs_the_second() -> None:
     assert tests in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 
 
-@pytest.mark.timeout(600)
 def test_first_command_runs_the_demo_on_a_fresh_copy(tmp_path: Path) -> None:
     """Copy the tracked files (as a clone would have them) and run the first command there."""
     files = subprocess.run(

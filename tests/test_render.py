@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,21 +16,14 @@ from hypothesis import strategies as st
 
 from readwise_sync.errors import ConfigError
 from readwise_sync.notes.markdown import filter_yaml, filter_yaml_quote
-from readwise_sync.notes.render import BLOCK_END, Renderer, filter_date, filter_pluralize
+from readwise_sync.notes.render import Renderer, filter_date, filter_pluralize
 from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
+from .factories import demo_book
 
 MADRID = ZoneInfo("Europe/Madrid")
 UTC_ZONE = ZoneInfo("UTC")
-
-
-def demo_book(user_book_id: int) -> Book:
-    text = (
-        resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
-    )
-    (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
-    return Book.model_validate(raw)
 
 
 def make_book(highlights: list[dict[str, Any]] | None = None, **kw: Any) -> Book:
@@ -442,85 +434,28 @@ def test_template_dir_overrides_one_section(tmp_path: Path) -> None:
     assert 'title: "A Title"' in note.text
 
 
-def blocks_one_by_one(renderer: Renderer, book: Book) -> dict[int, str]:
-    """What the highlight template gives rendered once per highlight (no batching)."""
-    batch, renderer._batch = renderer._batch, None
-    try:
-        return renderer.render_note(book).blocks
-    finally:
-        renderer._batch = batch
-
-
-HIGHLIGHT_TEMPLATES = {
-    "default": None,
-    "sets and macros": (
-        "{% set mark = '>' if highlight_favorite else '-' %}{% macro q(t) %}“{{ t }}”{% endmacro %}"
-        "{{ mark }} {{ q(highlight_text) }}{% if highlight_note %}\n    - {{ highlight_note }}"
-        "{% endif %}{% for tag in highlight_tags %} #{{ tag }}{% endfor %}\n\n"
-    ),
-    "trailing space and blank lines": "\n\n  - {{ highlight_text }} ({{ title }})  \n\n",
-    "uses loop at the top": "- {{ loop.index }} {{ highlight_text }}",
-    "empty output": "{% if highlight_note %}- {{ highlight_note }}{% endif %}",
-    "no trailing newline": "- {{ highlight_text }}",
-}
-
-
-@settings(max_examples=150, deadline=None, derandomize=True)
-@given(
-    template=st.sampled_from(sorted(HIGHLIGHT_TEMPLATES)),
-    texts=st.lists(
-        st.tuples(
-            st.one_of(
-                nasty_text,
-                st.sampled_from([f"a{BLOCK_END}b", BLOCK_END, "abc" + BLOCK_END[:-1], "\x00"]),
-            ),
-            st.one_of(st.just(""), nasty_text),
-            st.booleans(),
-        ),
-        max_size=6,
-    ),
-)
-@example(  # Markdown that the default template escapes, or follows with a line of its own
-    template="default",
-    texts=[("a\n```\nx\n```", "b\n---", True), ("# h\x00", "```", False), ("---", "", False)],
-)
-@example(  # a text ending in all of the mark but its last NUL borrows the real mark's
-    template="no trailing newline",
-    texts=[("abc" + BLOCK_END[:-1], "", False), ("two", "", False), ("three", "", False)],
-)
-def test_blocks_rendered_per_note_equal_blocks_rendered_one_by_one(
-    tmp_path_factory: pytest.TempPathFactory, template: str, texts: list[tuple[str, str, bool]]
-) -> None:
-    """The highlight template runs once per note over all its highlights; what each block
-    holds is exactly what running it once per highlight gives, whatever the texts hold
-    (the block separator itself included) and whatever the template does."""
-    folder = tmp_path_factory.mktemp("templates")
-    if HIGHLIGHT_TEMPLATES[template] is not None:
-        (folder / "highlight.jinja").write_text(HIGHLIGHT_TEMPLATES[template], encoding="utf-8")
-    renderer = Renderer(template_dir=folder, tz=MADRID)
-    assert (renderer._batch is None) == (template == "uses loop at the top")
-    book = make_book(
-        [
-            {"text": text, "note": note, "is_favorite": favorite, "tags": [{"name": "t"}]}
-            for text, note, favorite in texts
-        ]
+def test_highlight_template_sees_jinja_globals_and_other_templates(tmp_path: Path) -> None:
+    """Each block is the highlight template rendered with the note's variables and the
+    highlight's, beside Jinja's own globals (``range``, ``namespace``, ``cycler``...), and
+    an ``include`` sees them too; ``loop`` is no variable there."""
+    (tmp_path / "highlight.jinja").write_text(
+        "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+        "{% endfor %}{% set row = cycler('odd', 'even') %}"
+        "- {{ ns.n }} {{ row.next() }} {{ dict(a=1).a }}{{ loop.index }} "
+        "{% include 'part.jinja' %}\n\n",
+        encoding="utf-8",
     )
-    assert renderer.render_note(book).blocks == blocks_one_by_one(renderer, book)
-
-
-def test_highlight_template_runs_once_per_note() -> None:
-    renderer = Renderer(tz=MADRID)
-    assert renderer._batch is not None  # the default template is batched
-    calls = []
-    render_shared = renderer._render_shared
-    renderer._render_shared = lambda section, *rest: (
-        calls.append(section)
-        or render_shared(  # type: ignore[method-assign]
-            section, *rest
-        )
+    (tmp_path / "part.jinja").write_text(
+        "{{ highlight_text }} ({{ title }}) {{ range(2) | list }}", encoding="utf-8"
     )
-    renderer.render_note(make_book([{"text": "One."}, {"text": "Two."}, {"text": "Three."}]))
-    assert calls.count("highlight") == 1
+    note = Renderer(template_dir=tmp_path, tz=MADRID).render_note(
+        make_book([{"text": "One."}, {"text": "Two."}])
+    )
+    assert note.blocks == {
+        100: "- 3 odd 1 One. (A Title) [0, 1]",
+        101: "- 3 odd 1 Two. (A Title) [0, 1]",
+    }
+    assert note.text.endswith("## Highlights\n" + "\n".join(note.blocks.values()) + "\n")
 
 
 def test_highlight_template_error_names_the_template(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store import durable
 from readwise_sync.store.state import State
@@ -158,7 +158,7 @@ import os, sys
 from pathlib import Path
 from readwise_sync.store import durable
 from readwise_sync.app.config import Settings
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 vault, url, token, state = sys.argv[1:5]
 real = durable.exchange
 def exchange(first, second):

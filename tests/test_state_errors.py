@@ -22,13 +22,13 @@ import pytest
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.errors import StateError
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import TEMP_PREFIX
 
-from .conftest import TOKEN, note_files, run_cli
+from .conftest import cli_env, note_files, run_cli
 
 FULL_DISK = """
 import sqlite3
@@ -74,15 +74,9 @@ def child_env(env: dict[str, str], code: str, folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def env(fake: FakeReadwise, tmp_path: Path) -> dict[str, str]:
-    config = tmp_path / "config.toml"
-    config.write_text('retries = 1\ntimeout = 5\ntimezone = "UTC"\n', encoding="utf-8")
-    os.chmod(config, 0o600)
-    return {
-        "READWISE_TOKEN": TOKEN,
-        "READWISE_API_URL": fake.url,
-        "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
-        "READWISE_SYNC_CONFIG": str(config),
-    }
+    env = cli_env(fake, tmp_path, 'retries = 1\ntimeout = 5\ntimezone = "UTC"\n')
+    os.chmod(env["READWISE_SYNC_CONFIG"], 0o600)
+    return env
 
 
 def db_of(env: dict[str, str], vault: Path) -> Path:

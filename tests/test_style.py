@@ -3,29 +3,21 @@ covers them."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from .factories import ROOT, ruff
 
-
-def _ruff(*args: str) -> subprocess.CompletedProcess[str]:
-    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
-    assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
-    return subprocess.run(
-        [ruff, *args, "readwise_sync", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
-    )
+CHECKED = ("readwise_sync", "tests", "bench")
 
 
 def test_ruff_check() -> None:
-    result = _ruff("check")
+    result = ruff("check", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = _ruff("format", "--check")
+    result = ruff("format", "--check", *CHECKED)
     assert result.returncode == 0, result.stdout + result.stderr
 
 

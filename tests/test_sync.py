@@ -14,28 +14,19 @@ import yaml
 
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.errors import ReadwiseSyncError, ServerError
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.store.state import State
 
-from .conftest import REFDATA, TOKEN, fast_client, mtimes, need_shared, note_files
+from .conftest import REFDATA, TOKEN, fast_client, load_cursor, mtimes, need_shared, note_files
+from .factories import export_requests
 
 WALDEN = "Readwise/Books/Walden.md"
 ARTICLE = (
     "Readwise/Articles/"
     "La Hipótesis Del Escalado De La Inteligencia Artificial Hasta Llegar a La AGI.md"
 )
-
-
-def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:
-    return [r.query for r in fake.requests if r.path == "/api/v2/export/"]
-
-
-def load_cursor(settings: Settings) -> object:
-    assert settings.vault is not None
-    with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
-        return state.load_cursor()
 
 
 def test_first_sync_writes_one_note_per_document(settings: Settings, fake: FakeReadwise) -> None:

@@ -36,7 +36,7 @@ from readwise_sync.app.service import ONCE, SERVICE, TIMER
 from readwise_sync.readwise.fakeapi import FakeReadwise
 
 from .conftest import TOKEN
-from .factories import setting, systemd_words, unspecify, verify
+from .factories import HANG, setting, systemd_words, unspecify, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the checkout's venv, where `readwise-sync` is installed
@@ -141,7 +141,7 @@ def on_a_terminal(command: str, answers: list[str], env: dict[str, str], cwd: Pa
         if not chunk and process.poll() is not None:
             break
     os.close(main)
-    assert process.wait(timeout=5) == 0, said.decode(errors="replace")
+    assert process.wait(timeout=HANG) == 0, said.decode(errors="replace")
     assert not pending, f"never asked {pending[0][0]!r}: {said!r}"
     return said.decode().replace("\r\n", "\n")
 
@@ -235,7 +235,7 @@ def run_the_daemon(unit: Path, home: Path, vault: Path, fake: FakeReadwise) -> N
             time.sleep(0.1)
         assert daemon.poll() is None, f"exit {daemon.returncode}: {log.read_text()}"
         daemon.send_signal(signal.SIGTERM)  # `systemctl --user stop`
-        assert daemon.wait(timeout=15) == 0, log.read_text()
+        assert daemon.wait(timeout=HANG) == 0, log.read_text()
     finally:
         if daemon.poll() is None:
             daemon.kill()
@@ -308,7 +308,7 @@ def test_the_readme_trial_against_the_fake_server(tmp_path: Path) -> None:
                 assert as_shown(printed, home, *swaps) == as_shown(block.output, home)
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server's shell and the server alike
-    assert server.wait(timeout=15) == 0
+    assert server.wait(timeout=HANG) == 0
     said = server.stderr.read() + "".join(pasted)
     assert as_shown(said, home, *swaps) == as_shown(serve.output, home)
     for name in ("readwise-try", "readwise-try.toml", "readwise-try.token"):

@@ -8,8 +8,9 @@ platform's user config folder; only the default one may be missing.
 
 Loading is strict: an unknown key, a wrong type or an unusable value is an
 error, and every problem found is reported, one per line, in one
-:class:`ConfigError`. The token is kept out of ``repr`` so it can't leak into
-a log line or a traceback by accident.
+:class:`ConfigError`. It goes in steps: read the file, read the environment (and
+the options), merge them into :class:`~readwise_sync.app.settings.Settings`, check
+the values, then read the token.
 """
 
 from __future__ import annotations
@@ -19,18 +20,19 @@ import math
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from readwise_sync.app.locations import default_config_file, default_log_dir, default_state_dir
+from readwise_sync.app.locations import default_config_file, default_log_file, default_state_dir
+from readwise_sync.app.settings import DEFAULT_API_URL, Settings, VaultSettings
+from readwise_sync.app.settings import token_problem as token_problem
 from readwise_sync.errors import ConfigError
 
-DEFAULT_API_URL = "https://readwise.io"
 # Seconds a note must have been left alone before a sync writes it (see cloud.too_recent).
 DEFAULT_QUIET_PERIOD = 5.0
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -56,20 +58,6 @@ def _quiet_period(value: str | float) -> float:
     return float(value)
 
 
-def token_problem(token: str) -> str | None:
-    """What in ``token`` can't go into an HTTP header, in words (never the token itself)."""
-    for char in token:
-        if char in "\r\n":
-            return "a line break"
-        if char == "\u00a0":
-            return "a non-breaking space"
-        if char.isspace():
-            return "a space or tab"
-        if not "!" <= char <= "~":
-            return "a non-ASCII character" if ord(char) > 127 else "a control character"
-    return None
-
-
 class FileConfig(BaseModel):
     """The keys a config file may hold (see config.example.toml)."""
 
@@ -91,58 +79,6 @@ class FileConfig(BaseModel):
     cron: str | None = None
     log_file: bool | str = False
     quiet_period: str | float = DEFAULT_QUIET_PERIOD
-
-
-@dataclass
-class Settings:
-    """Everything a run needs to know, resolved and checked."""
-
-    vault: Path | None = None
-    folder: str = "Readwise"
-    token: str | None = field(default=None, repr=False)
-    api_url: str = DEFAULT_API_URL
-    template_dir: Path | None = None
-    state_dir: Path = field(default_factory=default_state_dir)
-    timezone: str | None = None
-    timeout: float = 30.0
-    retries: int = 6
-    on_delete: str = "remove"  # a highlight deleted in Readwise: "remove" its block, or "keep"
-    recreate_deleted: bool = False  # write again the notes the user deleted
-    interval: str | None = None  # the daemon's schedule: a duration ("1h") ...
-    cron: str | None = None  # ... or a cron expression
-    log_file: Path | None = None  # also log to this file (rotated)
-    # Seconds: a note the user saved since is left for the next run (0: off). The config
-    # file's default is DEFAULT_QUIET_PERIOD; settings built in code start with it off.
-    quiet_period: float = 0.0
-    config_file: Path | None = None  # the file these came from, if any
-    token_source: str | None = None  # where the token came from, named by the messages
-    token_path: Path | None = None  # the file holding the token, if one does
-
-    def require_vault(self) -> Path:
-        if self.vault is None:
-            raise ConfigError(
-                "no vault: pass --vault PATH, set READWISE_SYNC_VAULT, "
-                "or put vault = ... in the config"
-            )
-        return self.vault
-
-    def require_token(self) -> str:
-        if not self.token:
-            raise ConfigError(
-                "no Readwise token: set READWISE_TOKEN, or token / token_file in the config "
-                "(get one at https://readwise.io/access_token)"
-            )
-        problem = token_problem(self.token)
-        if problem:  # checked before any request: it could never be sent
-            raise ConfigError(
-                f"{self.token_source or 'token'}: the token has {problem} in it; copy it "
-                "again from https://readwise.io/access_token (it is letters and digits only)"
-            )
-        return self.token
-
-    def tzinfo(self) -> ZoneInfo | None:
-        """The zone dates are shown in; None means the system's local time."""
-        return ZoneInfo(self.timezone) if self.timezone else None
 
 
 def _config_path(explicit: Path | None, env: Mapping[str, str]) -> tuple[Path, bool]:
@@ -178,10 +114,80 @@ def read_config_file(path: Path) -> FileConfig:
         raise ConfigError([f"{path}: {_describe(e, known)}" for e in exc.errors()]) from None
 
 
-def _read_timing(settings: Settings, file_config: FileConfig) -> list[str]:
-    """Take the daemon's schedule and the quiet period into ``settings``; the problems."""
+@dataclass(frozen=True)
+class Given:
+    """What the command line and the environment say, the command line winning."""
+
+    vault: Path | None
+    state_dir: Path | None
+    api_url: str | None
+    token: str | None
+
+
+def read_environment(
+    env: Mapping[str, str], *, vault: Path | None = None, state_dir: Path | None = None
+) -> Given:
+    """The options given, else the environment's variables (blank ones count as unset)."""
+    vault = vault or (Path(env["READWISE_SYNC_VAULT"]) if env.get("READWISE_SYNC_VAULT") else None)
+    state = env.get("READWISE_SYNC_STATE_DIR")
+    return Given(
+        vault=vault.expanduser() if vault else None,
+        state_dir=state_dir or (Path(state) if state else None),
+        api_url=env.get("READWISE_API_URL") or None,
+        token=env.get("READWISE_TOKEN", "").strip() or None,
+    )
+
+
+def _read_file(explicit: Path | None, env: Mapping[str, str]) -> tuple[FileConfig, Path | None]:
+    """The config file's keys, and the file (None: the default one, missing)."""
+    path, named = _config_path(explicit, env)
+    if path.exists() or named:
+        return read_config_file(path), path
+    return FileConfig(), None
+
+
+def _relative_to(base: Path) -> Callable[[str | None], Path | None]:
+    def as_path(value: str | None) -> Path | None:
+        # Relative paths in a config file are relative to that file, not to where cron runs us.
+        return (base / Path(value).expanduser()) if value else None
+
+    return as_path
+
+
+def _log_file(value: bool | str, as_path: Callable[[str | None], Path | None]) -> Path | None:
+    if value is True:
+        return default_log_file()
+    return as_path(value) if isinstance(value, str) else None
+
+
+def merge(file_config: FileConfig, used_file: Path | None, given: Given) -> Settings:
+    """The settings the file and what was given make together (checked by :func:`check`)."""
+    as_path = _relative_to(used_file.parent if used_file else Path.cwd())
+    profile = VaultSettings(
+        vault=given.vault or as_path(file_config.vault),
+        folder=file_config.folder.strip("/"),
+        template_dir=as_path(file_config.template_dir),
+        state_dir=(
+            given.state_dir or as_path(file_config.state_dir) or default_state_dir()
+        ).expanduser(),
+        interval=file_config.interval,
+        cron=file_config.cron,
+    )
+    return Settings(
+        profile,
+        api_url=(given.api_url or file_config.api_url or DEFAULT_API_URL).rstrip("/"),
+        timezone=file_config.timezone,
+        timeout=float(file_config.timeout),
+        retries=file_config.retries,
+        on_delete=file_config.on_delete,
+        recreate_deleted=file_config.recreate_deleted,
+        log_file=_log_file(file_config.log_file, as_path),
+        config_file=used_file,
+    )
+
+
+def _schedule_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
-    settings.interval, settings.cron = file_config.interval, file_config.cron
     if settings.interval and settings.cron:
         problems.append("interval and cron: set one of them, not both")
     if settings.interval:
@@ -191,63 +197,11 @@ def _read_timing(settings: Settings, file_config: FileConfig) -> list[str]:
             problems.append(str(exc))
     if settings.cron and len(settings.cron.split()) != 5:
         problems.append(f"cron: {settings.cron!r} needs five fields, like '*/30 * * * *'")
-    try:
-        settings.quiet_period = _quiet_period(file_config.quiet_period)
-    except ConfigError as exc:
-        problems.append(str(exc))
     return problems
 
 
-def load_settings(
-    *,
-    config_file: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    vault: Path | None = None,
-    state_dir: Path | None = None,
-) -> Settings:
-    """Resolve the settings for one run. Raises ConfigError listing every problem."""
-    env = os.environ if env is None else env
-    path, named = _config_path(config_file, env)
-    file_config = FileConfig()
-    used_file: Path | None = None
-    if path.exists() or named:
-        file_config = read_config_file(path)
-        used_file = path
-    base = used_file.parent if used_file else Path.cwd()
-
-    def as_path(value: str | None) -> Path | None:
-        # Relative paths in a config file are relative to that file, not to where cron runs us.
-        return (base / Path(value).expanduser()) if value else None
-
+def _value_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
-    settings = Settings(folder=file_config.folder.strip("/"), config_file=used_file)
-    settings.vault = vault or (
-        Path(env["READWISE_SYNC_VAULT"]) if env.get("READWISE_SYNC_VAULT") else None
-    )
-    settings.vault = (settings.vault.expanduser() if settings.vault else None) or as_path(
-        file_config.vault
-    )
-    settings.state_dir = (
-        state_dir
-        or (Path(env["READWISE_SYNC_STATE_DIR"]) if env.get("READWISE_SYNC_STATE_DIR") else None)
-        or as_path(file_config.state_dir)
-        or default_state_dir()
-    ).expanduser()
-    settings.template_dir = as_path(file_config.template_dir)
-    settings.api_url = (
-        env.get("READWISE_API_URL") or file_config.api_url or DEFAULT_API_URL
-    ).rstrip("/")
-    settings.timeout = float(file_config.timeout)
-    settings.retries = file_config.retries
-    settings.on_delete = file_config.on_delete
-    settings.recreate_deleted = file_config.recreate_deleted
-    if file_config.log_file is True:
-        settings.log_file = default_log_dir() / "readwise-sync.log"
-    elif isinstance(file_config.log_file, str) and file_config.log_file:
-        settings.log_file = as_path(file_config.log_file)
-    problems += _read_timing(settings, file_config)
-    settings.timezone = file_config.timezone
-
     if not settings.api_url.startswith(("https://", "http://")):
         problems.append(f"api_url: {settings.api_url!r} is not an http(s) URL")
     if ".." in Path(settings.folder).parts or Path(settings.folder).is_absolute():
@@ -261,24 +215,56 @@ def load_settings(
             )
     if settings.template_dir is not None and not settings.template_dir.is_dir():
         problems.append(f"template_dir: {settings.template_dir} is not a folder")
+    return problems
 
-    if env.get("READWISE_TOKEN", "").strip():
-        settings.token, settings.token_source = env["READWISE_TOKEN"].strip(), "READWISE_TOKEN"
+
+def check(settings: Settings, file_config: FileConfig) -> list[str]:
+    """The problems of the merged settings; takes in the quiet period, once it is valid."""
+    problems = _schedule_problems(settings)
+    try:
+        settings.quiet_period = _quiet_period(file_config.quiet_period)
+    except ConfigError as exc:
+        problems.append(str(exc))
+    return problems + _value_problems(settings)
+
+
+def read_token(settings: Settings, file_config: FileConfig, given: Given) -> list[str]:
+    """Take in the token: the environment's, else the config's, else its token file's.
+    Returns the problems (a token file that can't be read, or is empty)."""
+    used_file = settings.config_file
+    if given.token:
+        settings.token, settings.token_source = given.token, "READWISE_TOKEN"
     elif file_config.token and file_config.token.strip():
         settings.token, settings.token_source = file_config.token.strip(), f"token in {used_file}"
         settings.token_path = used_file
     elif file_config.token_file:
+        as_path = _relative_to(used_file.parent if used_file else Path.cwd())
         token_path = as_path(file_config.token_file)
         assert token_path is not None
         try:
             settings.token = token_path.read_text(encoding="utf-8").strip() or None
-            settings.token_source = f"token_file {token_path}"
-            settings.token_path = token_path
-            if settings.token is None:
-                problems.append(f"token_file: {token_path} is empty")
         except OSError as exc:
-            problems.append(f"token_file: cannot read {token_path} ({exc.strerror})")
+            return [f"token_file: cannot read {token_path} ({exc.strerror})"]
+        settings.token_source, settings.token_path = f"token_file {token_path}", token_path
+        if settings.token is None:
+            return [f"token_file: {token_path} is empty"]
+    return []
 
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    vault: Path | None = None,
+    state_dir: Path | None = None,
+) -> Settings:
+    """Resolve the settings for one run. Raises ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    file_config, used_file = _read_file(config_file, env)
+    given = read_environment(env, vault=vault, state_dir=state_dir)
+    settings = merge(file_config, used_file, given)
+    problems = check(settings, file_config)
+    problems += read_token(settings, file_config, given)
     if problems:
         where = f"{used_file}: " if used_file else ""
         raise ConfigError([where + problem for problem in problems])

@@ -25,15 +25,14 @@ import signal
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from readwise_sync.app.checks import Need, preflight
 from readwise_sync.app.config import Settings, parse_duration
-from readwise_sync.app.locations import state_db_path
+from readwise_sync.app.locations import VaultLocations
 from readwise_sync.app.schedule import BaseTrigger, local_zone, make_scheduler, make_trigger
-from readwise_sync.engine.sync import sync_once
+from readwise_sync.app.wiring import sync_once
 from readwise_sync.errors import (
     APIError,
     ConfigError,
@@ -57,15 +56,11 @@ RUN_NEEDS = Need.TOKEN | Need.WRITE
 VAULT_MISSES = 3  # runs in a row finding the vault gone before the daemon stops (exit 2)
 
 
-def status_file(settings: Settings) -> Path:
-    vault = settings.require_vault().expanduser().resolve()
-    return state_db_path(settings.state_dir, vault).with_suffix(".daemon.json")
-
-
 def read_daemon_status(settings: Settings) -> dict[str, Any] | None:
     """The running daemon's pid and next run, or None when no daemon is up."""
     try:
-        info = json.loads(status_file(settings).read_text(encoding="utf-8"))
+        status = VaultLocations.of(settings).daemon_status
+        info = json.loads(status.read_text(encoding="utf-8"))
         os.kill(int(info["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -111,7 +106,7 @@ class Daemon:
         next_run = job.next_run_time.isoformat() if job and job.next_run_time else None
         info = {"pid": os.getpid(), "next_run": next_run, "started": self._started}
         with contextlib.suppress(OSError):
-            path = status_file(self.settings)
+            path = VaultLocations.of(self.settings).daemon_status
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(info), encoding="utf-8")
 
@@ -248,7 +243,7 @@ class Daemon:
             self._scheduler.shutdown(wait=False)
             finished = self._idle.wait(STOP_GRACE)
             with contextlib.suppress(OSError):
-                status_file(self.settings).unlink()
+                VaultLocations.of(self.settings).daemon_status.unlink()
         if not finished:
             # Only a request can still be in flight (writes check the stop flag between
             # notes), and every write is atomic and recorded: leaving now loses nothing.

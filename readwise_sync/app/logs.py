@@ -84,7 +84,7 @@ def said_once() -> None:
     """Keep off stderr the log lines whose news the closing report prints (a conflict, a
     note left alone): one line per note. Called before a log file is added, which keeps
     them all."""
-    from readwise_sync.engine.progress import InReportFilter
+    from readwise_sync.app.live import InReportFilter
 
     for handler in logging.getLogger().handlers:
         handler.addFilter(InReportFilter())

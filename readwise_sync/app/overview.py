@@ -11,7 +11,7 @@ from typing import Any
 from readwise_sync.app.checks import Need, preflight
 from readwise_sync.app.config import Settings
 from readwise_sync.app.daemon import read_daemon_status
-from readwise_sync.app.locations import state_db_path
+from readwise_sync.app.locations import VaultLocations
 from readwise_sync.app.wording import conflict_info
 from readwise_sync.engine.resolving import waiting
 from readwise_sync.store.state import State
@@ -21,8 +21,8 @@ from readwise_sync.store.vault import Vault
 def status_info(settings: Settings) -> dict[str, Any]:
     """Everything ``status`` shows, as ``status --json`` prints it."""
     preflight(settings, needs=Need.VAULT)
-    root = settings.require_vault().expanduser().resolve()
-    db = state_db_path(settings.state_dir, root)
+    where = VaultLocations.of(settings)
+    root, db = where.root, where.state_db
     if db.exists():
         with State.open(db) as state:
             recorded = {
@@ -37,7 +37,7 @@ def status_info(settings: Settings) -> dict[str, Any]:
         "vault": str(root),
         "state": str(db),
         "config": str(settings.config_file) if settings.config_file else None,
-        "log_file": str(settings.log_file) if settings.log_file else None,
+        "log_file": str(where.log_file) if where.log_file else None,
         "daemon": read_daemon_status(settings),
         **recorded,
     }

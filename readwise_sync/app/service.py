@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from readwise_sync.app.config import Settings, load_settings
+from readwise_sync.app.locations import VaultLocations
 from readwise_sync.app.timer import TimerSchedule, timer_schedule
 from readwise_sync.errors import ConfigError, ReadwiseSyncError
 
@@ -238,7 +239,7 @@ def service_plan(settings: Settings, env: Mapping[str, str] | None = None) -> Pl
     """
     env = os.environ if env is None else env
     _check_token(settings, env)
-    root = settings.require_vault().expanduser().resolve()
+    root = VaultLocations.of(settings).root
     state = settings.state_dir.expanduser().resolve()
     args = ["--vault", str(root), "--state-dir", str(state)]
     if settings.config_file is not None:

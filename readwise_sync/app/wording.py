@@ -15,14 +15,93 @@ if TYPE_CHECKING:
 
     from readwise_sync.app.config import Settings
     from readwise_sync.app.initialize import Target
+    from readwise_sync.engine.decisions import Skip
+    from readwise_sync.engine.report import SyncReport
     from readwise_sync.engine.resolving import Waiting
-    from readwise_sync.engine.sync import SyncReport
 
 
 KEPT_APART = (
     "a version you saved while the sync wrote the note, kept apart: take what you want"
     " from it into the note, then delete it"
 )
+STOPPED = "stopped; the next run picks up from here"
+STOPPED_AT_PROMPT = "stopped; nothing written"
+BOTH_SCHEDULES = "give --interval or --cron, not both"
+NO_CHOICE = "say which version to keep: --take-readwise or --keep-mine"
+NOTHING_ON_STDIN = "--token -: nothing came on stdin"
+NOTHING_INSTALLED = "nothing installed"
+
+
+def settled_line(note: str, block_id: str, *, take: bool) -> str:
+    """A conflict ``resolve`` settled: Readwise's version taken (``take``) or the user's kept."""
+    kept = "Readwise's version put in the note" if take else "your version kept"
+    return f"{note} [{block_id}]: settled, {kept}"
+
+
+def read_only_line(path: str) -> str:
+    return f"{path} is read-only; nothing written"
+
+
+def from_environment_line(setting: str, variable: str) -> str:
+    """``init`` took ``setting`` from the environment's ``variable``."""
+    return f"{setting}: from {variable}"
+
+
+def cannot_ask(setting: str, option: str) -> str:
+    """``init`` lacks ``setting`` and has no terminal to ask on."""
+    return f"no {setting}: pass {option} (stdin is not a terminal to ask on)"
+
+
+def demo_not_a_folder(path: Path) -> str:
+    return f"demo: {path} is not a folder"
+
+
+def demo_not_empty(path: Path, theirs: Path) -> str:
+    return (
+        f"demo: {path} already holds notes the demo didn't write ({theirs}); "
+        "give it a new or empty folder"
+    )
+
+
+def demo_cannot_create(path: Path, reason: str | None) -> str:
+    return f"demo: cannot create {path} ({reason})"
+
+
+def cannot_listen(port: int, reason: str | None) -> str:
+    return f"--port {port}: cannot listen on 127.0.0.1 ({reason})"
+
+
+def fake_server_lines(count: int, url: str, token: str) -> tuple[list[str], list[str]]:
+    """What ``fake-server`` says as it starts: to stderr, and to stdout (the shell's lines)."""
+    told = [
+        f"fake Readwise: {count} documents at {url}, until Ctrl-C.",
+        "Run these in the shell you try readwise-sync from:",
+    ]
+    return told, [f"export READWISE_API_URL={url}", f"export READWISE_TOKEN={token}"]
+
+
+def installed_lines(written: list[Path], enable: str) -> list[str]:
+    """What ``service install`` wrote, and the command that enables it."""
+    return [f"wrote {path}" for path in written] + [f"enable it with:\n  {enable}"]
+
+
+def left_alone(reason: Skip) -> str:
+    """Why a note was left as it was, as the closing report says it (by the report's lists)."""
+    # Imported here: the engine's decisions load the notes and the wire models, which
+    # `--version` and `--help` (importing this module) never need.
+    from readwise_sync.engine.decisions import Skip
+
+    return {
+        Skip.MISSING: "deleted by you, not recreated (--recreate-deleted brings it back)",
+        Skip.READ_ONLY: "read-only or outside the vault, left untouched",
+        Skip.DELETED_UPSTREAM: "deleted in Readwise, kept in the vault",
+        Skip.JUST_SAVED: (
+            "being edited (just saved, or saved as it was written); left for the next run"
+        ),
+        Skip.OFFLOADED: (
+            "offloaded to iCloud (only in the cloud); download it and the next sync updates it"
+        ),
+    }[reason]
 
 
 def exposed_token(settings: Settings) -> str | None:
@@ -48,20 +127,7 @@ def report_lines(report: SyncReport) -> list[str]:
             lines.append(f"{verb} {path}: {what}")
     notes = [
         ("has conflicts, your text kept (see `readwise-sync status`)", report.conflicts),
-        (
-            "deleted by you, not recreated (--recreate-deleted brings it back)",
-            report.skipped_missing,
-        ),
-        ("read-only or outside the vault, left untouched", report.skipped_readonly),
-        ("deleted in Readwise, kept in the vault", report.deleted_upstream),
-        (
-            "being edited (just saved, or saved as it was written); left for the next run",
-            report.skipped_busy,
-        ),
-        (
-            "offloaded to iCloud (only in the cloud); download it and the next sync updates it",
-            report.offloaded,
-        ),
+        *((left_alone(reason), paths) for reason, paths in report.left_alone()),
         (KEPT_APART, report.copies),
         ("existing note adopted", report.adopted),
     ]

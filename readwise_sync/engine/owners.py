@@ -1,22 +1,37 @@
-"""Whose note is this? The evidence that ties a note in the vault to its Readwise book.
+"""Whose note is this? The evidence gathered from the state and the vault, for the judge
+of :mod:`readwise_sync.notes.identity`, and the one search of the vault it may ask for.
 
 A sync asks it of a note at a book's recorded path before merging into it (the
 user may have put another note there), and, only when a note has moved or is
 missing, of the whole vault: every note is then read once into a
 :class:`~readwise_sync.notes.locate.NoteIndex`, the tracked notes are settled first
 (a moved note is reserved for its own book before any new book may adopt a
-note), and the rest stay candidates. Deciding and writing are
-:mod:`readwise_sync.engine.sync`'s; this module only weighs evidence.
+note), and the rest stay candidates. The search runs at most once per run; what it
+found is a value (:class:`Search`), and the paths it frees are written to the state in
+one place (:meth:`Owners.search`). Deciding and writing notes are the engine's.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 
-from readwise_sync.notes import naming
+from readwise_sync.notes import identity, naming
+from readwise_sync.notes.identity import (
+    Authorship,
+    Evidence,
+    Library,
+    NeedsLibrary,
+    NeedsSearch,
+    Ours,
+    Settled,
+    Unknown,
+    Verdict,
+)
 from readwise_sync.notes.locate import NoteEntry, NoteIndex, describe_note
-from readwise_sync.notes.merge import Layout, bullet_blocks
+from readwise_sync.notes.merge import Layout
 from readwise_sync.readwise.wire import Book
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.vault import Vault
@@ -28,8 +43,23 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _block_key(block: str) -> bytes:
-    return hashlib.blake2b(block.encode("utf-8"), digest_size=12).digest()
+@dataclass(frozen=True)
+class Search:
+    """What the run's search of the vault found."""
+
+    index: NoteIndex  # the notes no book holds (claimed from as books take them)
+    moved: Mapping[int, str]  # book id -> where its note is now, away from its path
+    freed: tuple[int, ...]  # the books whose paths are free now: the state is told so
+
+
+@dataclass
+class _Read:
+    """The vault as the search read it: every note's evidence, and the verdicts on the
+    tracked notes found at their books' paths."""
+
+    entries: list[NoteEntry]
+    verdicts: dict[int, Verdict]
+    doubts: dict[int, Evidence]  # the verdicts waiting for the search: their evidence
 
 
 class Owners:
@@ -39,110 +69,148 @@ class Owners:
         self.vault = vault
         self.state = state
         self.dry_run = dry_run
-        self.moved: dict[int, str] = {}  # book id -> where its note went (after index())
-        self._index: NoteIndex | None = None
-        self._building = False  # index() is judging the tracked notes
-        # book id -> the editions that lost their note since the last sync, sharing what is
-        # left of this book's note: whether it is theirs waits for the search (index()).
-        self._doubts: dict[int, set[int]] = {}
-        # Who wrote which block, title and metadata section: built on first need.
-        self._owners: tuple[dict[bytes, int], dict[str, set[int]], dict[str, set[int]]] | None
-        self._owners = None
+        self._search: Search | None = None
+        self._authorship: Authorship | None = None  # built on first need
+
+    @property
+    def moved(self) -> Mapping[int, str]:
+        """Book id -> where its note went, as the search found it (empty before it ran)."""
+        return self._search.moved if self._search is not None else {}
 
     def index(self) -> NoteIndex:
-        """The vault's notes that no book holds, built once per run and only when needed.
+        """The vault's notes that no book holds, built once per run and only when needed
+        (see :meth:`search`)."""
+        return self.search().index
 
-        Building it first settles every tracked note: one still holding its book's text
-        stays that book's; one that moved (or whose path now holds another note) is
-        looked for among the rest and reserved for its book, before any new book may
-        adopt a note. So a moved note is never handed to another book of the same title.
+    def search(self) -> Search:
+        """The search of the vault, run once per run and only when needed.
+
+        It first settles every tracked note: one still holding its book's text stays
+        that book's; one that moved (or whose path now holds another note) is looked for
+        among the rest and reserved for its book, before any new book may adopt a note.
+        So a moved note is never handed to another book of the same title. The paths of
+        the books whose note left them are let go of in the state (unless a dry run).
         """
-        if self._index is None:
-            tracked = self.state.load_paths()
-            records = self.state.load_notes(tracked)
-            at: dict[str, list[int]] = {}  # path -> the books recorded there
-            for book_id, (path, _) in tracked.items():
-                at.setdefault(path, []).append(book_id)
-            entries: list[NoteEntry] = []
-            kept: set[int] = set()
-            unsure: set[int] = set()
-            self._building = True
-            try:
-                self._index_notes(at, tracked, records, entries, kept, unsure)
-            finally:
-                self._building = False
-            self._index = NoteIndex(entries, read=self._read)
-            log.info("looked through %d notes in the vault", len(entries))
-            self._settle_tracked(self._index, tracked, records, kept, unsure)
-        return self._index
+        if self._search is None:
+            self._search = self._look()
+            if self._search.freed and not self.dry_run:
+                # Their paths are free now: a note found there may belong to another book.
+                with self.state.transaction():
+                    for book_id in self._search.freed:
+                        self.state.release_path(book_id)
+        return self._search
 
-    def _index_notes(
-        self,
-        at: dict[str, list[int]],
-        tracked: dict[int, tuple[str, bool]],
-        records: dict[int, NoteRecord],
-        entries: list[NoteEntry],
-        kept: set[int],
-        unsure: set[int],
-    ) -> None:
-        """Read every note once: its evidence goes to ``entries``, and each tracked note
-        found at its book's path is judged ``kept`` (its book's) or ``unsure``."""
+    def judge(self, record: NoteRecord, text: str, *, released: bool = False) -> bool | None:
+        """Whether the note at a book's recorded path still is that book's note: True,
+        False, or None when nothing in it says either (the rules:
+        :mod:`readwise_sync.notes.identity`). None, at a path the book still holds, means
+        the note is its own unless its note is found elsewhere (:attr:`moved`, once
+        :meth:`index` ran); at a path it let go of (``released``) the answer is never None."""
+        verdict = self.verdict(record, text, released=released)
+        return None if isinstance(verdict, Unknown) else isinstance(verdict, Ours)
+
+    def verdict(self, record: NoteRecord, text: str, *, released: bool = False) -> Settled:
+        """:meth:`judge`'s verdict, typed; the vault is searched if the judge asks."""
+        evidence, verdict = self._weigh(record, text, released=released)
+        if isinstance(verdict, NeedsSearch):
+            verdict = identity.judge(replace(evidence, found=self.search().moved))
+        return _settled(verdict)
+
+    def _weigh(self, record: NoteRecord, text: str, *, released: bool) -> tuple[Evidence, Verdict]:
+        """The judge's verdict short of a search, with the evidence it went by."""
+        evidence = Evidence(
+            book_id=record.book_id,
+            path=record.path,
+            text=text,
+            digest=text_hash(text),
+            written=(record.hash, record.pending_hash),
+            released=released,
+        )
+        verdict = identity.judge(evidence)
+        if isinstance(verdict, NeedsLibrary):
+            evidence = replace(evidence, library=self._library(record, evidence.digest))
+            verdict = identity.judge(evidence)
+        return evidence, verdict
+
+    def _library(self, record: NoteRecord, digest: str) -> Library:
+        layouts = tuple(self.layouts(record))
+        who = self.authorship()
+        lost = (book_id for book_id in who.sharing(record.book_id, layouts) if self._lost(book_id))
+        return Library(
+            hash_owners=frozenset(self.state.find_books_by_hash(digest)),
+            layouts=layouts,
+            authorship=who,
+            lost=frozenset(lost),
+        )
+
+    def _look(self) -> Search:
+        tracked = self.state.load_paths()
+        records = self.state.load_notes(tracked)
+        read = self._read_vault(tracked, records)
+        index = NoteIndex(read.entries, read=self._read)
+        log.info("looked through %d notes in the vault", len(read.entries))
+        lost: list[NoteRecord] = []
+        for book_id, (path, _) in tracked.items():
+            verdict = read.verdicts.get(book_id)
+            if isinstance(verdict, Ours | Unknown):
+                index.claim(path)  # (a doubt is not claimed: an edition may find it there)
+            if isinstance(verdict, Unknown | NeedsSearch) or (
+                not isinstance(verdict, Ours) and records[book_id].hash is not None
+            ):
+                lost.append(records[book_id])
+        found = self._find(index, lost)
+        # The books whose note is nowhere else keep their path and the note at it.
+        kept: set[int] = set()
+        for book_id, verdict in read.verdicts.items():
+            doubt = read.doubts.get(book_id)
+            if doubt is not None:
+                verdict = identity.judge(replace(doubt, found=found))
+            path = tracked[book_id][0]
+            # (The search may have found its note here, by a link: that is no move.)
+            if isinstance(verdict, Unknown) and found.get(book_id, path) == path:
+                kept.add(book_id)
+                index.claim(path)
+        moved = {book_id: path for book_id, path in found.items() if book_id not in kept}
+        freed = tuple(record.book_id for record in lost if record.book_id not in kept)
+        return Search(index, moved, freed)
+
+    def _read_vault(
+        self, tracked: dict[int, tuple[str, bool]], records: dict[int, NoteRecord]
+    ) -> _Read:
+        """Read every note once: its evidence goes to the index's entries, and each
+        tracked note found at its book's path is judged, while its text is here."""
+        at: dict[str, list[int]] = {}  # path -> the books recorded there
+        for book_id, (path, _) in tracked.items():
+            at.setdefault(path, []).append(book_id)
+        read = _Read([], {}, {})
         for path in self.vault.iter_notes():
             text = self._read(path)
             if text is None:
                 continue
-            # Only the evidence stays in memory, not the text (see NoteEntry); whether
-            # a tracked note still is its book's is judged now, while the text is here.
-            entries.append(describe_note(path, text, keep_text=False))
+            # Only the evidence stays in memory, not the text (see NoteEntry).
+            read.entries.append(describe_note(path, text, keep_text=False))
             holders = [b for b in at.get(path, ()) if tracked[b][1]]
             for book_id in at.get(path, ()):
                 held = tracked[book_id][1]
                 if not held and holders:
                     continue  # let go of, and another book's note is there now
-                verdict = self.judge(records[book_id], text, released=not held)
-                if verdict:
-                    kept.add(book_id)
-                elif verdict is None:
-                    unsure.add(book_id)
+                evidence, verdict = self._weigh(records[book_id], text, released=not held)
+                read.verdicts[book_id] = verdict
+                if isinstance(verdict, NeedsSearch):
+                    read.doubts[book_id] = evidence
+        return read
 
-    def _read(self, path: str) -> str | None:
-        try:
-            return self.vault.read_text(path)
-        except Exception as exc:  # unreadable or outside: not a candidate
-            log.debug("not indexing %s: %s", path, exc)
-            return None
-
-    def _settle_tracked(
-        self,
-        index: NoteIndex,
-        tracked: dict[int, tuple[str, bool]],
-        records: dict[int, NoteRecord],
-        kept: set[int],
-        unsure: set[int],
-    ) -> None:
-        """``kept``: books whose note is at their path; ``unsure``: books whose path holds
-        a note with nothing for or against them (see :meth:`judge`): theirs unless their
-        note is found elsewhere."""
-        lost: list[NoteRecord] = []
-        for book_id, (path, _) in tracked.items():
-            if book_id in kept:
-                index.claim(path)
-            elif book_id in unsure:
-                # Not for another book to adopt; looked for below. (Unless an edition that
-                # lost its note may have moved it here: it may find it here, then.)
-                if book_id not in self._doubts:
-                    index.claim(path)
-                lost.append(records[book_id])
-            elif records[book_id].hash is not None:
-                lost.append(records[book_id])
+    def _find(self, index: NoteIndex, lost: Iterable[NoteRecord]) -> dict[int, str]:
+        """Where the notes that left their paths are now (each claimed for its book)."""
+        found: dict[int, str] = {}
         # Strongest evidence first, for all of them: a note moved untouched is its book's
         # before any other book may recognise it by a shared piece or title.
         unresolved = []
         for record in lost:
-            found = index.find_exact((record.hash, record.pending_hash))
-            if found is not None:
-                index.claim(found)
-                self.moved[record.book_id] = found
+            path = index.find_exact((record.hash, record.pending_hash))
+            if path is not None:
+                index.claim(path)
+                found[record.book_id] = path
             else:
                 unresolved.append(record)
         # Counted in one pass over the notes for all of them, not one pass each.
@@ -151,31 +219,21 @@ class Owners:
         )
         for record in unresolved:
             data = self.state.load_book_data(record.book_id)
-            found = index.find(
+            path = index.find(
                 Book.model_validate(data or {"user_book_id": record.book_id}),
                 piece_hits=hits[record.book_id],
             )
-            if found is not None:
-                index.claim(found)
-                self.moved[record.book_id] = found
-        for book_id, editions in self._doubts.items():
-            if book_id not in unsure:
-                continue
-            path = tracked[book_id][0]
-            if any(self.moved.get(edition) in (None, path) for edition in editions):
-                unsure.discard(book_id)  # that edition's note may be the one here: let it go
-            elif self.moved.get(book_id, path) == path:
-                # Their notes are elsewhere: the note here is its own (the search may have
-                # found it here, by a link: that is no move).
-                self.moved.pop(book_id, None)
+            if path is not None:
                 index.claim(path)
-        # The unsure whose note is nowhere else keep their path and the note at it.
-        gone = [r for r in lost if r.book_id not in unsure or r.book_id in self.moved]
-        if gone and not self.dry_run:
-            # Their paths are free now: a note found there may belong to another book.
-            with self.state.transaction():
-                for record in gone:
-                    self.state.release_path(record.book_id)
+                found[record.book_id] = path
+        return found
+
+    def _read(self, path: str) -> str | None:
+        try:
+            return self.vault.read_text(path)
+        except Exception as exc:  # unreadable or outside: not a candidate
+            log.debug("not indexing %s: %s", path, exc)
+            return None
 
     def layouts(self, record: NoteRecord) -> list[Layout]:
         """What the tool last wrote into the book's note, and what it was about to write."""
@@ -192,80 +250,22 @@ class Owners:
                 pieces.append(layout.sections.get("preamble", ""))
         return [piece for piece in pieces if piece]
 
-    def judge(self, record: NoteRecord, text: str, *, released: bool = False) -> bool | None:
-        """Whether the note at a book's recorded path still is that book's note: True,
-        False, or None when nothing in it says either.
-
-        Evidence for: our exact text; a block the tool wrote here; its metadata section
-        or title property, when no other book has the same. Evidence against: another
-        book's exact text, blocks, metadata section or title (its note, moved onto this
-        path); a book sharing what is left of it (two editions share title and metadata)
-        that lost its own note since the last sync, and whose note is nowhere else in
-        the vault (it may be that one, moved here): finding that out reads the vault.
-
-        None, at a path the book still holds, means the note is its own unless its note
-        is found elsewhere (the user may well have deleted every highlight of it); the
-        caller looks. At a path the book let go of (``released``: its note went missing
-        earlier) the path proves nothing, and None means no.
-        """
-        digest = text_hash(text)
-        if digest in (record.hash, record.pending_hash):
-            return True
-        if any(other != record.book_id for other in self.state.find_books_by_hash(digest)):
-            return False
-        text = text.replace("\r\n", "\n")
-        layouts = self.layouts(record)
-        if not layouts:
-            return True  # a record from before layouts were kept can't tell: trust the path
-        _, title_owners, preamble_owners = self._owner_maps()
-        sharing: set[int] = set()  # other books with this metadata section or title
-        for layout in layouts:
-            if any(block and block in text for block in layout.blocks.values()):
-                return True
-            preamble = layout.sections.get("preamble", "")
-            if preamble:
-                others = preamble_owners.get(preamble, set()) - {record.book_id}
-                if preamble in text and not others:
-                    return True
-                sharing |= others
-        if self.owners_of(text) - {record.book_id}:
-            return False
-        titles = {title for layout in layouts if (title := layout.frontmatter.get("title"))}
-        for title in titles:
-            others = title_owners.get(title, set()) - {record.book_id}
-            if title in text and not others:
-                return True
-            sharing |= others
-        if released:
-            return False
-        if self._others_evidence(text, record.book_id, sharing):
-            return False
-        lost = {book_id for book_id in sharing if self._lost(book_id)}
-        if lost:
-            if self._building:
-                self._doubts[record.book_id] = lost
-                return None  # settled once the vault is searched (see _settle_tracked)
-            self.index()
-            # Found elsewhere in the vault, an edition's note is not the one here.
-            if any(self.moved.get(book_id) in (None, record.path) for book_id in lost):
-                return False
-        return None
-
     def written_for_another(self, text: str, book_id: int) -> bool:
-        """Whether the tool wrote this note for another book: its blocks, its metadata
-        section or its title property are in it. Such a note is never adopted: it is
-        that book's, moved and edited (another edition may share the title)."""
-        return bool(self.owners_of(text) - {book_id}) or self._others_evidence(text, book_id, set())
+        """Whether the tool wrote this note for another book (see
+        :meth:`~readwise_sync.notes.identity.Authorship.written_for_another`)."""
+        return self.authorship().written_for_another(text, book_id)
 
-    def _others_evidence(self, text: str, book_id: int, sharing: set[int]) -> bool:
-        """Whether the text holds the metadata section or title property the tool wrote
-        for another book, one this book does not share (that book's note, moved here)."""
-        _, title_owners, preamble_owners = self._owner_maps()
-        return any(
-            owners - {book_id} - sharing and piece in text
-            for owners_by_piece in (title_owners, preamble_owners)
-            for piece, owners in owners_by_piece.items()
-        )
+    def owners_of(self, text: str) -> set[int]:
+        """The books whose blocks (as the tool last wrote them) stand in this text."""
+        return self.authorship().owners_of(text)
+
+    def authorship(self) -> Authorship:
+        """Who wrote which block, title and metadata section. Built once per run, and
+        only when a note's owner is in doubt: a hash per block."""
+        if self._authorship is None:
+            layouts = self.state.iter_layouts()
+            self._authorship = Authorship.of((b, Layout.from_json(s)) for b, s in layouts)
+        return self._authorship
 
     def _lost(self, book_id: int) -> bool:
         """Whether a book's note went from the path it holds since the last sync. (A book
@@ -280,36 +280,13 @@ class Owners:
         except Exception:  # a path the vault refuses: its note is not there either
             return True
 
-    def _owner_maps(
-        self,
-    ) -> tuple[dict[bytes, int], dict[str, set[int]], dict[str, set[int]]]:
-        """Which book wrote each block, and which books have each title property and
-        each metadata section.
-
-        Built once per run, and only when a note's owner is in doubt: a hash per block.
-        """
-        if self._owners is None:
-            blocks: dict[bytes, int] = {}
-            titles: dict[str, set[int]] = {}
-            preambles: dict[str, set[int]] = {}
-            for book_id, stored in self.state.iter_layouts():
-                layout = Layout.from_json(stored)
-                for block in layout.blocks.values():
-                    blocks[_block_key(block)] = book_id
-                if "title" in layout.frontmatter:
-                    titles.setdefault(layout.frontmatter["title"], set()).add(book_id)
-                if layout.sections.get("preamble"):
-                    preambles.setdefault(layout.sections["preamble"], set()).add(book_id)
-            self._owners = (blocks, titles, preambles)
-        return self._owners
-
-    def owners_of(self, text: str) -> set[int]:
-        """The books whose blocks (as the tool last wrote them) stand in this text."""
-        block_owners, _, _ = self._owner_maps()
-        keys = (_block_key(block) for block in bullet_blocks(text))
-        return {block_owners[key] for key in keys if key in block_owners}
-
     def claim(self, path: str) -> None:
         """A book took this note in this run: no other book may find it."""
-        if self._index is not None:
-            self._index.claim(path)
+        if self._search is not None:
+            self._search.index.claim(path)
+
+
+def _settled(verdict: Verdict) -> Settled:
+    if isinstance(verdict, NeedsLibrary | NeedsSearch):  # the evidence it asks for was given
+        raise AssertionError(f"the judge asked again: {verdict}")
+    return verdict

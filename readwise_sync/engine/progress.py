@@ -1,11 +1,10 @@
-"""What a sync tells as it goes, and the ways of showing it.
+"""What a sync tells as it goes: the calls the engine makes, and a tally of them.
 
 The engine (:mod:`readwise_sync.engine.sync`) knows only :class:`Progress`, three calls
 with plain values: a page of the export came in, a document was decided, a note
 was put in place. It knows nothing of terminals. :class:`Tally` counts them and
-words a line; :class:`LiveLine` shows that line on a terminal (rich, imported
-only when a line is shown: a run under cron never loads it); ``log_pages`` adds
-one log line per page (``-v``).
+words a line (the app's live line on a terminal is one); ``log_pages`` adds one
+log line per page (``-v``).
 
 The export's ``count`` counts highlights, not documents, and whether it counts
 the whole export or only its own page is not documented. So the estimate is in
@@ -15,18 +14,17 @@ rest); otherwise no total is shown.
 
 :data:`IN_REPORT` marks a log line whose news the closing report prints as well
 (a conflict, a note left alone): the command line keeps such lines off the
-terminal, so each is said once there, while a log file and the daemon keep them.
+terminal (:mod:`readwise_sync.app.live`), so each is said once there, while a log
+file and the daemon keep them.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from readwise_sync.engine.decisions import Outcome, Skip
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,8 @@ log = logging.getLogger(__name__)
 IN_REPORT = {"in_report": True}
 
 # The outcome of a decision to put a new text in the note (any other outcome: why not).
-TO_WRITE = "to write"
-WRITTEN = ("created", "updated")
+TO_WRITE = Outcome.TO_WRITE
+WRITTEN = (Outcome.CREATED, Outcome.UPDATED)
 
 
 @dataclass(frozen=True)
@@ -53,11 +51,12 @@ class Progress(Protocol):
     def page(self, page: PageIn) -> None:
         """A page of the export came in (before its documents are decided)."""
 
-    def decided(self, book_id: int, outcome: str) -> None:
-        """A document was decided: :data:`TO_WRITE`, ``unchanged``, or why it is left
-        alone. A document decided again (it changed meanwhile) is reported again."""
+    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+        """A document was decided: :data:`TO_WRITE`, ``UNCHANGED``, or why it is left
+        alone (a :class:`Skip`). A document decided again (it changed meanwhile) is
+        reported again."""
 
-    def written(self, book_id: int, outcome: str) -> None:
+    def written(self, book_id: int, outcome: Outcome) -> None:
         """A decided note was put in place: ``created``, ``updated`` or ``unchanged``
         (its file already held the text)."""
 
@@ -68,10 +67,10 @@ class Silent:
     def page(self, page: PageIn) -> None:
         pass
 
-    def decided(self, book_id: int, outcome: str) -> None:
+    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
         pass
 
-    def written(self, book_id: int, outcome: str) -> None:
+    def written(self, book_id: int, outcome: Outcome) -> None:
         pass
 
 
@@ -88,7 +87,7 @@ class Tally:
     highlights: int = 0
     total: int | None = None  # highlights in the whole export, when the export says
     to_write: int = 0
-    _decisions: dict[int, str] = field(default_factory=dict, repr=False)
+    _decisions: dict[int, Outcome | Skip] = field(default_factory=dict, repr=False)
     _written: set[int] = field(default_factory=set, repr=False)
 
     @property
@@ -109,13 +108,13 @@ class Tally:
             log.info("page %d: %s, %s", self.pages, _documents(page.documents), self._highlights())
         self.changed()
 
-    def decided(self, book_id: int, outcome: str) -> None:
+    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
         before = self._decisions.get(book_id)
         self._decisions[book_id] = outcome
         self.to_write += (outcome == TO_WRITE) - (before == TO_WRITE)
         self.changed()
 
-    def written(self, book_id: int, outcome: str) -> None:
+    def written(self, book_id: int, outcome: Outcome) -> None:
         if outcome in WRITTEN:
             self._written.add(book_id)
         self.changed()
@@ -148,55 +147,3 @@ class Tally:
 
 def _documents(count: int) -> str:
     return f"{count:,} document{'s' if count != 1 else ''}"
-
-
-class LiveLine(Tally):
-    """The tally as a live line on a terminal (stderr), gone when :meth:`stop` is called."""
-
-    def __init__(self, *, log_pages: bool = False, console: Console | None = None) -> None:
-        super().__init__(log_pages=log_pages)
-        from rich.console import Console
-        from rich.progress import Progress as Bar
-        from rich.progress import SpinnerColumn, TextColumn
-
-        self._console = console or Console(stderr=True)
-        self._bar = Bar(
-            SpinnerColumn(), TextColumn("{task.description}"), transient=True, console=self._console
-        )
-        self._task = self._bar.add_task("syncing: connecting", total=None)
-        self._moved: list[logging.StreamHandler[Any]] = []
-        self._real: Any = sys.stderr
-
-    def start(self) -> LiveLine:
-        real = sys.stderr
-        self._bar.start()
-        # Log lines (-v, warnings) then go through rich, above the line, not across it.
-        self._moved = [
-            handler
-            for handler in logging.getLogger().handlers
-            if isinstance(handler, logging.StreamHandler) and handler.stream is real
-        ]
-        for handler in self._moved:
-            handler.setStream(sys.stderr)
-        self._real = real
-        return self
-
-    def changed(self) -> None:
-        self._bar.update(self._task, description=f"syncing: {self.line()}")
-
-    def refresh(self) -> None:
-        """Draw now (the line redraws itself ten times a second anyway)."""
-        self._bar.refresh()
-
-    def stop(self) -> None:
-        self._bar.stop()
-        for handler in self._moved:
-            handler.setStream(self._real)
-        self._moved = []
-
-
-class InReportFilter(logging.Filter):
-    """Keeps off a handler the log lines the closing report prints as well."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not getattr(record, "in_report", False)

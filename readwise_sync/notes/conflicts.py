@@ -24,17 +24,13 @@ from enum import Enum
 
 from readwise_sync.notes.merge import (
     Layout,
-    block_link,
     bullet_blocks,
-    find_block,
     layout_frontmatter,
     merge_note,
     other_blocks,
-    settled_by,
     split_frontmatter,
-    trace_remains,
-    word_runs,
 )
+from readwise_sync.notes.pieces import block_link, remains, settled_by, stands, word_runs
 
 
 class Standing(Enum):
@@ -79,15 +75,15 @@ def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Version
 
 def _find_mine(body: str, written: str, upstream: str, others: list[str]) -> str | None:
     """The note's bullet that is the user's version of this highlight's block, if one can
-    be told: Readwise's text in its place (see :func:`merge.settled_by`), what the tool
+    be told: Readwise's text in its place (see :func:`pieces.settled_by`), what the tool
     wrote, else the one bullet holding the highlight's link, else the one sharing most
     runs of words with it, never a bullet holding another highlight's link. None when
     no version is left, or two bullets are equally likely."""
     if upstream and settled_by(body, upstream, written, others):
         return upstream
-    if written and find_block(body, written) is not None:
+    if written and stands(body, written) is not None:
         return written
-    if not trace_remains(body, written or upstream, others):
+    if not remains(body, written or upstream, others):
         return None
     own = block_link(written or upstream)
     foreign = {link for block in others if (link := block_link(block)) and link != own}

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from readwise_sync.notes.pieces import TELLING, holds
 from readwise_sync.readwise.wire import Book
 
 K = TypeVar("K")
@@ -188,10 +189,11 @@ class NoteIndex:
         return self._read(path) if self._read is not None else None
 
     def piece_hits(self, pieces: dict[K, Iterable[str]]) -> dict[K, Counter[str]]:
-        """For each key, how many of its pieces each note holds verbatim (pieces shorter
-        than 12 characters prove nothing). Reads each note once for all the keys, one at
-        a time: the texts are never all in memory together."""
-        wanted = {key: [p for p in group if len(p) >= 12] for key, group in pieces.items()}
+        """For each key, how many of its pieces each note holds (see
+        :func:`~readwise_sync.notes.pieces.holds`; shorter than :data:`TELLING`, a piece
+        proves nothing). Reads each note once for all the keys, one at a time: the texts are
+        never all in memory together."""
+        wanted = {key: [p for p in group if len(p) >= TELLING] for key, group in pieces.items()}
         hits: dict[K, Counter[str]] = {key: Counter() for key in pieces}
         if not any(wanted.values()):
             return hits
@@ -200,7 +202,7 @@ class NoteIndex:
             if text is None:
                 continue
             for key, group in wanted.items():
-                count = sum(1 for piece in group if piece in text)
+                count = sum(1 for piece in group if holds(text, piece))
                 if count:
                     hits[key][path] = count
         return hits
@@ -225,7 +227,7 @@ class NoteIndex:
         """The one note that is this book's, or None when there is none or it is ambiguous.
 
         ``digests``: hashes of texts the tool wrote there; ``pieces``: blocks it wrote
-        (a note that still holds some of them, verbatim, is that note even when edited),
+        (a note that still holds some of them is that note even when edited),
         or ``piece_hits``, the same already counted by :meth:`piece_hits`.
         """
         if not self.entries:
@@ -235,11 +237,9 @@ class NoteIndex:
             return exact
         if piece_hits is None:
             piece_hits = self.piece_hits({0: pieces})[0]
-        found = Counter({path: n for path, n in piece_hits.items() if path in self.entries})
-        if found:
-            (best, score), *rest = found.most_common(2)
-            if not rest or rest[0][1] < score:
-                return best
+        found = self._best(Counter({p: n for p, n in piece_hits.items() if p in self.entries}))
+        if found is not None:
+            return found
         tracked = self._alive(self._by_marker.get(f"id:{book.user_book_id}", ()))
         if len(tracked) == 1:
             return tracked[0]
@@ -249,10 +249,19 @@ class NoteIndex:
             for path in set(self._alive(self._by_marker.get(marker, ())))
         )
         if hits:
-            (best, score), *rest = hits.most_common(2)
-            return best if not rest or rest[0][1] < score else None
-        if not by_title:
+            return self._best(hits)
+        return self._find_by_title(book) if by_title else None
+
+    @staticmethod
+    def _best(scores: Counter[str]) -> str | None:
+        """The note scoring highest, if no other scores as high."""
+        if not scores:
             return None
+        (best, score), *rest = scores.most_common(2)
+        return best if not rest or rest[0][1] < score else None
+
+    def _find_by_title(self, book: Book) -> str | None:
+        """The one note with the book's title and, when it has one, its author."""
         if self._by_title is None:
             self._by_title = {}
             for entry in self.entries.values():

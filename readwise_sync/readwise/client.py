@@ -49,7 +49,6 @@ import pydantic
 import tenacity
 
 from readwise_sync import __version__
-from readwise_sync.app.config import token_problem
 from readwise_sync.errors import (
     APIError,
     ConfigError,
@@ -60,6 +59,7 @@ from readwise_sync.errors import (
     TokenRejected,
 )
 from readwise_sync.readwise import limits
+from readwise_sync.readwise.tokens import token_problem
 from readwise_sync.readwise.wire import ExportPage
 
 log = logging.getLogger(__name__)

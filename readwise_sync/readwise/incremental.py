@@ -36,7 +36,7 @@ IDS_PER_REQUEST = 100  # keeps the refetch URL well under common 8 KB limits
 TRUSTED_SKEW = timedelta(days=2)
 
 
-class ExportSource(Protocol):
+class ExportClient(Protocol):
     """What the protocol needs of a client: the export's pages, and Readwise's clock."""
 
     def iter_export(
@@ -50,6 +50,9 @@ class ExportSource(Protocol):
     @property
     def server_time(self) -> datetime | None: ...
 
+    @property
+    def requests_made(self) -> int: ...
+
 
 @dataclass
 class Clock:
@@ -59,11 +62,11 @@ class Clock:
     newest_change: datetime | None = None  # the newest updated_at seen
     unread: list[SkippedRecord] = field(default_factory=list)  # records that can't be read
 
-    def note_answer(self, source: ExportSource) -> None:
+    def note_answer(self, source: ExportClient) -> None:
         if self.answered_at is None:
             self.answered_at = source.server_time
 
-    def note_page(self, source: ExportSource, page: ExportPage) -> ExportPage:
+    def note_page(self, source: ExportClient, page: ExportPage) -> ExportPage:
         self.note_answer(source)
         self.note_books(page.results)
         self.unread.extend(page.skipped)
@@ -98,7 +101,7 @@ class Clock:
 
 
 def pages(
-    source: ExportSource, cursor: datetime | None, clock: Clock, retry: Iterable[int] = ()
+    source: ExportClient, cursor: datetime | None, clock: Clock, retry: Iterable[int] = ()
 ) -> Iterator[ExportPage]:
     """The export pages a run works from: all of them, or the changed books whole, with
     the books the last run could not sync (``retry``)."""
@@ -117,7 +120,7 @@ def pages(
             yield page
 
 
-def whole_books(source: ExportSource, ids: list[int]) -> list[Book]:
+def whole_books(source: ExportClient, ids: list[int]) -> list[Book]:
     """The books with these ids, each made whole from every piece the export sends."""
     books: list[Book] = []
     for chunk in _chunks(ids, IDS_PER_REQUEST):

@@ -1,6 +1,6 @@
 """How odd values of the API are read: the careful path's cleaning, preparing and mending.
 
-:mod:`models` sends here what its fast path can't take as it is:
+:mod:`wire` sends here what pydantic's own parser can't take as it is (see :mod:`fastparse`):
 
 * cleaning (:func:`scrub_tree`): lone surrogates become U+FFFD and every line end a
   plain ``\\n``, in every string of the decoded JSON;

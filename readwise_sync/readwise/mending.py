@@ -1,6 +1,6 @@
 """Mending a record validation refused, and what that costs: a value, a tag, a document.
 
-:mod:`models` describes each of its classes as a :class:`Schema` (its fields' rules and
+:mod:`wire` describes each of its classes as a :class:`Schema` (its fields' rules and
 how a record of it is read) and hands over the validation errors; :class:`Mending`
 walks them through the data. A refused value is read as its field's mark says
 (:mod:`lenient`), else as its default, and noted for its document's one warning
@@ -21,7 +21,7 @@ from readwise_sync.readwise.lenient import MISSING, Mend, show
 
 _SHOWN = 100  # characters of a title quoted in a message
 
-# -- what models tells of its classes --------------------------------------------------------
+# -- what wire tells of its classes ------------------------------------------------------------
 
 
 @dataclass(frozen=True)

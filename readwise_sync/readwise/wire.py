@@ -22,14 +22,11 @@ the real API drifts (see ``readwise-api.md``):
   a record that can't be read (a book or highlight without an id) costs its book
   only: it is left out of its page and listed in :attr:`ExportPage.skipped`.
 
-Nearly every page takes the fast path: straight from JSON into the models in
-pydantic's own parser and types, then one pass per object in Python that makes
-blank texts ``None`` and naive timestamps UTC. A page the native types refuse (a
-blank number, a ``null`` list, a timestamp with spaces around it, an odd value), or
-one with a carriage return or a lone surrogate, takes the careful path instead:
-decoded with the stdlib, every string cleaned, each field prepared as its
-``Lenient`` mark says (:mod:`lenient`), validated by the same models, and what they
-still refuse mended (:mod:`mending`). Both paths give the same models (tested).
+A page is read the careful way: decoded with the stdlib, every string cleaned, each field
+prepared as its ``Lenient`` mark says (:mod:`lenient`), validated by the models, and
+what they still refuse mended (:mod:`mending`). Nearly every page is ordinary, and
+pydantic's own JSON parser gives the same models for it at a third of the cost; when
+it may is :mod:`fastparse`'s to say.
 
 ``ReaderDocument`` covers the Reader (v3) list shape. Sync does not use it;
 it exists so recorded v3 data can be read and checked.
@@ -39,8 +36,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self, get_args, get_origin
 
@@ -56,6 +51,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from readwise_sync.readwise.fastparse import validate_json
 from readwise_sync.readwise.lenient import (
     Lenient,
     as_text,
@@ -81,18 +77,9 @@ from readwise_sync.readwise.mending import (
 
 __all__ = ["Book", "ExportPage", "Highlight", "ReaderDocument", "Repair", "SkippedRecord", "Tag"]
 
-# A carriage return inside a JSON string is always escaped: "\r" or "\u000d". (This also
-# matches an escaped backslash before an "r"; such a page just takes the careful path.)
-_CR_ESCAPE = re.compile(rb"\\r|\\u000[dD]")
-# pydantic reads a string of digits as a Unix time, so a compact ISO date ("20240101",
-# the only all-digit form fromisoformat takes) comes out between 1970 and March 1973. A
-# timestamp before 1974 on the fast path sends the page the careful way, where it is the
-# date it says: both paths agree, at the cost of one comparison per timestamp.
-_MISREAD_BEFORE = 1974  # a year
 # Mending a page takes one round, or two when a mended value holds another to mend (one
 # tag given as an object without a name); a third would be a bug, not data.
 _MENDING_ROUNDS = 3
-_on_fast_path: ContextVar[bool] = ContextVar("on_fast_path", default=False)
 log = logging.getLogger(__name__)
 
 OptText = Annotated[str | None, Lenient(blank_to_none, "blank", as_text)]
@@ -145,8 +132,9 @@ class _Model(BaseModel):
 
     @model_validator(mode="after")
     def _tidy(self) -> Self:
-        """One pass per object, in place of a Python validator per field (the costly part
-        of parsing a page when there were thirteen per highlight)."""
+        """Blank texts ``None``, naive timestamps UTC: what preparing does on the careful way,
+        so that pydantic's own parser (:mod:`fastparse`) gives the same models. One pass
+        per object, as a Python validator per field made parsing slow."""
         values = self.__dict__
         for name in self._blank_fields:
             text = values[name]
@@ -154,12 +142,8 @@ class _Model(BaseModel):
                 values[name] = None
         for name in self._utc_fields:
             moment = values[name]
-            if moment is None:
-                continue
-            if moment.tzinfo is None:
+            if moment is not None and moment.tzinfo is None:
                 values[name] = moment.replace(tzinfo=UTC)
-            elif moment.year < _MISREAD_BEFORE and _on_fast_path.get():
-                raise ValueError(f"{name}: maybe a compact date read as a Unix time")
         return self
 
     @classmethod
@@ -190,18 +174,8 @@ class _Model(BaseModel):
     @classmethod
     def parse_json(cls, raw: bytes) -> Self:
         """Validate JSON text; raises ``ValueError`` (not JSON) or ``ValidationError``."""
-        if not _CR_ESCAPE.search(raw):
-            on_fast_path = _on_fast_path.set(True)
-            try:
-                return cls.model_validate_json(raw)
-            except ValidationError:
-                # Not JSON pydantic accepts (a lone UTF-16 surrogate from a text cut in an
-                # emoji: the stdlib decodes it, the cleaning repairs it), or a value the
-                # native types refuse: the careful path decides, and raises if it must.
-                pass
-            finally:
-                _on_fast_path.reset(on_fast_path)
-        return cls.model_validate(json.loads(raw))
+        parsed = validate_json(cls.model_validate_json, raw)
+        return parsed if parsed is not None else cls.model_validate(json.loads(raw))
 
 
 class Tag(_Model):
@@ -299,7 +273,7 @@ class ExportPage(_Model):
 
     ``skipped``: the records of the page that could not be read (no id), left out of
     ``results``; ``repaired``: the documents with odd values read leniently, one warning
-    each. Both are empty for nearly every page (and always on the fast path).
+    each. Both are empty for nearly every page.
     """
 
     _reading = Reading("the export page", id_key="")

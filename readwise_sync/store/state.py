@@ -100,6 +100,49 @@ _GONE = "\0gone:"  # the path_key of a path let go of: no real path starts with 
 _NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
 
 
+def _meta(db: sqlite3.Connection, key: str) -> str | None:
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def _put_meta(db: sqlite3.Connection, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta(key, value) VALUES (?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
+
+
+def _open_database(path: Path) -> sqlite3.Connection:
+    """The database at ``path``: created (mode 0600) or brought to ``SCHEMA_VERSION``."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    if stat.S_IMODE(path.stat().st_mode) != 0o600:
+        os.chmod(path, 0o600)  # only when needed: a chmod is a write, even a no-op one
+    db = connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode: a commit survives a crash of the process, and the database
+    # stays consistent across a power cut; that is the guarantee the notes need.
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    version = _meta(db, "schema_version")
+    if version is not None and int(version) > SCHEMA_VERSION:
+        db.close()
+        raise StateError(
+            f"the state database {path} was made by a newer readwise-sync "
+            f"(schema {version}); upgrade readwise-sync"
+        )
+    if version == "1":
+        db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
+    db.executescript(_SCHEMA)  # writes nothing when every table and index is there
+    if version != str(SCHEMA_VERSION):
+        # Only when it changes: opening the state for a sync with nothing to do
+        # must change nothing on disk.
+        _put_meta(db, "schema_version", str(SCHEMA_VERSION))
+    return db
+
+
 class State:
     """The state database of one vault. Use :meth:`open`; close it when done."""
 
@@ -111,37 +154,9 @@ class State:
     def open(cls, path: Path) -> State:
         """Open (creating if needed, mode 0600) the database at ``path``."""
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if not path.exists():
-                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            if stat.S_IMODE(path.stat().st_mode) != 0o600:
-                os.chmod(path, 0o600)  # only when needed: a chmod is a write, even a no-op one
-            db = connect(path)
-            db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode: a commit survives a crash of the process, and the database
-            # stays consistent across a power cut; that is the guarantee the notes need.
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            state = cls(db, path)
-            version = state._get_meta("schema_version")
-            if version is not None and int(version) > SCHEMA_VERSION:
-                db.close()
-                raise StateError(
-                    f"the state database {path} was made by a newer readwise-sync "
-                    f"(schema {version}); upgrade readwise-sync"
-                )
-            if version == "1":
-                db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
-            db.executescript(_SCHEMA)  # writes nothing when every table and index is there
-            if version != str(SCHEMA_VERSION):
-                # Only when it changes: opening the state for a sync with nothing to do
-                # must change nothing on disk.
-                state._set_meta("schema_version", str(SCHEMA_VERSION))
+            return cls(_open_database(path), path)
         except (OSError, sqlite3.Error) as exc:
             raise state_error(path, exc) from exc
-        return state
 
     def close(self) -> None:
         self._db.close()
@@ -168,52 +183,41 @@ class State:
 
     # -- meta ---------------------------------------------------------------------------------
 
-    def _get_meta(self, key: str) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else None
-
-    def _set_meta(self, key: str, value: str) -> None:
-        self._db.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
-
     def load_cursor(self) -> datetime | None:
         """The start time of the last complete sync, or None before the first one."""
-        value = self._get_meta("cursor")
+        value = _meta(self._db, "cursor")
         return datetime.fromisoformat(value) if value else None
 
     def save_cursor(self, moment: datetime) -> None:
-        self._set_meta("cursor", moment.isoformat())
+        _put_meta(self._db, "cursor", moment.isoformat())
 
     def mark_writing(self, writing: bool) -> None:
         """Set while a batch of notes is being written; a run that finds it set knows one died."""
         if writing:
-            self._set_meta("writing", "1")
+            _put_meta(self._db, "writing", "1")
         else:
             self._db.execute("DELETE FROM meta WHERE key = 'writing'")
 
     def was_writing(self) -> bool:
-        return self._get_meta("writing") is not None
+        return _meta(self._db, "writing") is not None
 
     def load_retry(self) -> list[int]:
         """The books the last run could not sync, to be fetched again."""
-        value = self._get_meta("retry")
+        value = _meta(self._db, "retry")
         return [int(book_id) for book_id in json.loads(value)] if value else []
 
     def save_retry(self, book_ids: list[int]) -> None:
         if book_ids:
-            self._set_meta("retry", json.dumps(book_ids))
-        elif self._get_meta("retry") is not None:
+            _put_meta(self._db, "retry", json.dumps(book_ids))
+        elif _meta(self._db, "retry") is not None:
             self._db.execute("DELETE FROM meta WHERE key = 'retry'")
 
     def load_last_run(self) -> dict[str, Any] | None:
-        value = self._get_meta("last_run")
+        value = _meta(self._db, "last_run")
         return json.loads(value) if value else None
 
     def save_last_run(self, summary: dict[str, Any]) -> None:
-        self._set_meta("last_run", json.dumps(summary, sort_keys=True))
+        _put_meta(self._db, "last_run", json.dumps(summary, sort_keys=True))
 
     # -- notes --------------------------------------------------------------------------------
 

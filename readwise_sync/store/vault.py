@@ -4,7 +4,8 @@ Every path handed to this module is relative to the vault root and is checked
 to resolve inside the vault *after* following symlinks, before anything is
 read, created or written; a path that escapes raises :class:`OutsideVault`
 and nothing is touched. Folders are created one component at a time so a
-symlinked folder pointing outside the vault can't be created through either.
+symlinked folder pointing outside the vault can't be created through either
+(:class:`~readwise_sync.store.folders.Folders` does both).
 
 Writes are atomic: the text goes to a hidden temporary file in the target's
 own folder (a leading dot, so Obsidian never shows it), is made durable, then
@@ -30,17 +31,17 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from readwise_sync.errors import OutsideVault, ReadOnlyNote, UnreadableNote, VaultError
+from readwise_sync.errors import ReadOnlyNote, UnreadableNote, VaultError
 from readwise_sync.notes import cloud
 from readwise_sync.store import durable
+from readwise_sync.store.folders import Folders
 
 TEMP_PREFIX = ".readwise-sync-"
 TEMP_SUFFIX = ".tmp"
 
 
-_MAX_TARGETS = 1024  # parsed note paths a Vault keeps (a few pages' worth)
 _STAT_FLAGS = any(hasattr(os.stat_result, a) for a in ("st_flags", "st_file_attributes"))
 # How long a replaced note's old text is kept after its swap, for a save that opened the
 # file just before the swap to land in it (and be given back rather than lost).
@@ -81,82 +82,16 @@ class Vault:
             )
         self.root = root.resolve()
         self._file_mode = 0o666 & ~durable.current_umask()
-        self._dirty_dirs: set[str] = set()
+        self._folders = Folders(self.root)
         self._swept: set[Path] = set()
-        self._inside_dirs: set[Path] = {self.root}  # folders known to resolve inside
-        self._targets: dict[str, Path] = {}  # relpath -> its path, in a folder known inside
-        self._made_dirs: set[Path] = {self.root}  # folders known to exist, inside
-        self._new_dirs: list[Path] = []  # folders this object created, in order
         self.copies: list[str] = []  # sync clients' conflict copies met, each with advice
         self.recovered: list[str] = []  # saves a killed run left in a swap file, now notes
 
     # -- confinement --------------------------------------------------------------------------
 
-    def _inside(self, path: Path) -> bool:
-        return path == self.root or self.root in path.parents
-
     def path_of(self, relpath: str) -> Path:
         """The absolute path of a note, refusing anything that could leave the vault."""
-        target = self._targets.get(relpath)
-        if target is None:
-            target = self._target(relpath)
-        # The file itself must not be a symlink pointing out: replacing or reading it
-        # would act on its target. Checked every time, as the file may change.
-        if target.is_symlink():
-            real = target.resolve()
-            if not self._inside(real):
-                raise OutsideVault(
-                    f"refusing to touch {relpath!r}: it is a symlink pointing outside the vault",
-                    path=relpath,
-                )
-        return target
-
-    def _target(self, relpath: str) -> Path:
-        rel = PurePosixPath(relpath)
-        if rel.is_absolute() or ".." in rel.parts or not rel.parts or "\\" in relpath:
-            raise OutsideVault(f"refusing path {relpath!r}: not a plain path inside the vault")
-        target = self.root.joinpath(*rel.parts)
-        # Resolve the folder (following symlinks) and check it, once per folder.
-        if target.parent not in self._inside_dirs:
-            if not self._inside(target.parent.resolve()):
-                raise OutsideVault(
-                    f"refusing to touch {relpath!r}: its folder resolves outside the vault",
-                    path=relpath,
-                )
-            self._inside_dirs.add(target.parent)
-        # A sync asks for each note's path several times while deciding it: parse the
-        # text once. (As for the folders above, only what was found inside is cached.)
-        # Kept small: 10,000 paths would hold 6 MB for the whole run.
-        if len(self._targets) >= _MAX_TARGETS:
-            self._targets.clear()
-        self._targets[relpath] = target
-        return target
-
-    def _ensure_folder(self, relpath: str) -> Path:
-        """Create the note's folders one by one, checking each lies inside the vault."""
-        current = self.root
-        for part in PurePosixPath(relpath).parent.parts:
-            current = current / part
-            if current in self._made_dirs:
-                continue
-            if current.is_symlink() or current.exists():
-                if not self._inside(current.resolve()):
-                    raise OutsideVault(
-                        f"refusing to write {relpath!r}: folder {part!r} leads outside the vault",
-                        path=relpath,
-                    )
-                if not current.resolve().is_dir():
-                    raise VaultError(
-                        f"cannot write {relpath!r}: {part!r} is a file, not a folder",
-                        path=relpath,
-                    )
-                self._made_dirs.add(current)
-                continue
-            current.mkdir()
-            self._new_dirs.append(current)
-            self._made_dirs.add(current)
-            self._dirty_dirs.add(os.fspath(current.parent))
-        return self.path_of(relpath)
+        return self._folders.path_of(relpath)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -238,7 +173,7 @@ class Vault:
         (with ``guard``: only if the note still hashes to ``expect``, or for None is not
         there; ``digest``: the text's hash, if known). Raises :class:`ReadOnlyNote` or
         :class:`OutsideVault` with nothing written."""
-        target = self._ensure_folder(relpath)
+        target = self._folders.ensure(relpath)
         if target.parent not in self._swept:
             self._swept.add(target.parent)
             self._sweep_temp_files(target.parent)
@@ -261,8 +196,8 @@ class Vault:
             durable.chmod(fd, temp, mode)  # O_CREAT's mode went through the umask: the note's own
             os.close(fd)
         except OSError as exc:
-            self._discard(temp, fd)
-            raise self._write_error(relpath, exc) from exc
+            _discard(temp, fd)
+            raise _write_error(relpath, exc) from exc
         if guard and digest is None:
             digest = hashlib.sha256(data).hexdigest()
         return StagedNote(relpath, os.fspath(target), temp, False, guard, expect, digest or "")
@@ -288,11 +223,11 @@ class Vault:
         try:
             for number, note in enumerate(pending):
                 try:
-                    placed = self._put_in_place(note)
+                    placed = _put_in_place(note)
                 except OSError as exc:
                     self.discard(pending[number:])
-                    raise self._write_error(note.relpath, exc) from exc
-                self._dirty_dirs.add(os.path.dirname(note.target))
+                    raise _write_error(note.relpath, exc) from exc
+                self._folders.dirty.add(os.path.dirname(note.target))
                 if placed.old is not None:
                     swapped.append((note, placed))
                 elif not placed.done:
@@ -314,22 +249,13 @@ class Vault:
             try:
                 settled = durable.settle(placed, os.path.realpath(note.target), note.digest)
             except OSError as exc:
-                raise self._write_error(note.relpath, exc) from exc
+                raise _write_error(note.relpath, exc) from exc
             if not settled.done:
                 changed.append((note, self._relative(settled.copy)))
         return changed
 
     def _relative(self, path: str | None) -> str | None:
         return None if path is None else Path(path).relative_to(self.root).as_posix()
-
-    @staticmethod
-    def _put_in_place(note: StagedNote) -> durable.Placed:
-        if not note.guard:
-            os.replace(note.temp, note.target)
-            return durable.Placed(True)
-        # Through a symlink (to a note inside the vault: path_of checked), to the note itself.
-        target = os.path.realpath(note.target)
-        return durable.replace_if_unchanged(note.temp, target, note.expect, note.digest)
 
     def make_durable(self, staged: Sequence[StagedNote]) -> None:
         """Put the staged notes' data on disk now, ahead of their commits: one flush of
@@ -341,7 +267,7 @@ class Vault:
         try:
             self._make_durable(pending)
         except OSError as exc:
-            raise self._write_error(pending[0].relpath, exc) from exc
+            raise _write_error(pending[0].relpath, exc) from exc
         for note in pending:
             note.durable = True
 
@@ -352,36 +278,16 @@ class Vault:
     def discard(self, staged: Sequence[StagedNote]) -> None:
         """Drop staged notes that will not be committed."""
         for note in staged:
-            self._discard(note.temp, -1)
-
-    @staticmethod
-    def _discard(temp: str, fd: int) -> None:
-        if fd >= 0:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-
-    @staticmethod
-    def _write_error(relpath: str, exc: OSError) -> VaultError:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
-        return VaultError(f"cannot write {relpath}: {reason}; note left as it was", path=relpath)
+            _discard(note.temp, -1)
 
     def flush(self) -> None:
         """fsync the folders whose entries changed, so the renames survive a power cut."""
-        durable.fsync_folders(self._dirty_dirs)
-        self._dirty_dirs.clear()
+        durable.fsync_folders(self._folders.dirty)
+        self._folders.dirty.clear()
 
     def remove_new_empty_folders(self) -> None:
         """Remove the folders this object made that hold nothing (after a failed run)."""
-        for folder in reversed(self._new_dirs):
-            with contextlib.suppress(OSError):  # not empty, or gone: leave it
-                folder.rmdir()
-                self._made_dirs.discard(folder)
-                self._inside_dirs.discard(folder)
-                self._dirty_dirs.add(os.fspath(folder.parent))
-                self._targets.clear()  # a folder made again must be checked again
-        self._new_dirs.clear()
+        self._folders.remove_new_empty()
 
     def sweep_temp_files(self) -> int:
         """Remove the temporary files a killed run left anywhere in the vault."""
@@ -397,3 +303,25 @@ class Vault:
         removed = durable.sweep_folder(os.fspath(folder), TEMP_PREFIX, TEMP_SUFFIX, kept)
         self.recovered += [Path(path).relative_to(self.root).as_posix() for path in kept]
         return removed
+
+
+def _put_in_place(note: StagedNote) -> durable.Placed:
+    if not note.guard:
+        os.replace(note.temp, note.target)
+        return durable.Placed(True)
+    # Through a symlink (to a note inside the vault: path_of checked), to the note itself.
+    target = os.path.realpath(note.target)
+    return durable.replace_if_unchanged(note.temp, target, note.expect, note.digest)
+
+
+def _discard(temp: str, fd: int) -> None:
+    if fd >= 0:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(temp)
+
+
+def _write_error(relpath: str, exc: OSError) -> VaultError:
+    reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+    return VaultError(f"cannot write {relpath}: {reason}; note left as it was", path=relpath)

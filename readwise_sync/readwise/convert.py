@@ -1,0 +1,55 @@
+"""The export's wire records made domain documents: one explicit function each.
+
+Everything the API sends that a note or a decision can use is carried over; what only
+the wire needs (the lenient reading, the export's cursor, a tag's id) stays behind. Ids
+become strings (see :mod:`readwise_sync.domain`). A highlight deleted or discarded in
+Readwise is kept, marked ``is_deleted``: the engine must see it go.
+"""
+
+from __future__ import annotations
+
+from readwise_sync import domain
+from readwise_sync.readwise.wire import Book, Highlight
+
+
+def to_highlight(highlight: Highlight) -> domain.Highlight:
+    """One export highlight as a domain highlight."""
+    return domain.Highlight(
+        id=str(highlight.id),
+        text=highlight.text,
+        note=highlight.note,
+        location=highlight.location,
+        location_type=highlight.location_type,
+        color=highlight.color,
+        highlighted_at=highlight.highlighted_at,
+        created_at=highlight.created_at,
+        updated_at=highlight.updated_at,
+        url=highlight.url,
+        readwise_url=highlight.readwise_url,
+        tags=tuple(tag.name for tag in highlight.tags),
+        is_favorite=highlight.is_favorite,
+        is_deleted=not highlight.is_live,
+    )
+
+
+def to_document(book: Book) -> domain.Document:
+    """One export book (whatever its category) as a domain document."""
+    return domain.Document(
+        id=str(book.user_book_id),
+        title=book.title,
+        readable_title=book.readable_title,
+        author=book.author,
+        category=book.category,
+        source=book.source,
+        cover_image_url=book.cover_image_url,
+        unique_url=book.unique_url,
+        source_url=book.source_url,
+        readwise_url=book.readwise_url,
+        summary=book.summary,
+        document_note=book.document_note,
+        asin=book.asin,
+        external_id=book.external_id,
+        tags=tuple(tag.name for tag in book.book_tags),
+        is_deleted=book.is_deleted,
+        highlights=tuple(to_highlight(h) for h in book.highlights),
+    )

@@ -1,0 +1,97 @@
+"""The domain documents: what the export's records become, and nothing lost on the way."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+from importlib import resources
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from readwise_sync.domain import Document, Highlight, reading_order
+from readwise_sync.readwise.convert import to_document
+from readwise_sync.readwise.wire import Book
+
+from .conftest import REFDATA, need_shared
+from .factories import library
+
+
+def demo_books() -> list[Book]:
+    text = resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text()
+    return [Book.model_validate(b) for b in json.loads(text)["books"]]
+
+
+def shared_books() -> list[Book]:
+    """The books of the recorded export responses (a page, or a bare list of results)."""
+    books = []
+    for path in sorted(need_shared(REFDATA).glob("v2_export_*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        results = data.get("results", []) if isinstance(data, dict) else data
+        books += [Book.model_validate(b) for b in results]
+    return books
+
+
+def assert_carried(book: Book, document: Document) -> None:
+    assert document.id == str(book.user_book_id)
+    for field in dataclasses.fields(Document):
+        if field.name not in {"id", "tags", "highlights"}:
+            assert getattr(document, field.name) == getattr(book, field.name), field.name
+    assert document.tags == tuple(t.name for t in book.book_tags)
+    assert document.display_title == book.display_title
+    assert [h.id for h in document.live_highlights()] == [str(h.id) for h in book.live_highlights()]
+    wire = {str(h.id): h for h in book.highlights}
+    for highlight in document.highlights:
+        source = wire[highlight.id]
+        for field in dataclasses.fields(Highlight):
+            if field.name not in {"id", "tags", "is_deleted"}:
+                assert getattr(highlight, field.name) == getattr(source, field.name), field.name
+        assert highlight.tags == tuple(t.name for t in source.tags)
+        assert highlight.is_deleted == (not source.is_live)
+
+
+def test_the_demo_library_is_carried_whole() -> None:
+    for book in demo_books():
+        assert_carried(book, to_document(book))
+
+
+def test_a_generated_library_is_carried_whole() -> None:
+    for record in library(random.Random(3), 40):
+        book = Book.model_validate(record)
+        assert_carried(book, to_document(book))
+
+
+def test_recorded_export_responses_are_carried_whole() -> None:
+    books = shared_books()
+    if not books:
+        pytest.skip("no recorded export response in ../shared/refdata")
+    for book in books:
+        assert_carried(book, to_document(book))
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 10**12), st.none() | st.integers(-5, 50), st.booleans()),
+        max_size=12,
+        unique_by=lambda t: t[0],
+    )
+)
+def test_reading_order_is_the_export_s_order(rows: list[tuple[int, int | None, bool]]) -> None:
+    """Location first, the location-less last, ties by id as numbers (not as text)."""
+    record = {
+        "user_book_id": 1,
+        "highlights": [
+            {"id": i, "text": f"h{i}", "location": loc, "is_deleted": gone} for i, loc, gone in rows
+        ],
+    }
+    book = Book.model_validate(record)
+    assert [h.id for h in to_document(book).live_highlights()] == [
+        str(h.id) for h in book.live_highlights()
+    ]
+
+
+def test_ids_that_are_not_numbers_sort_by_location_then_text() -> None:
+    later, first = Highlight(id="b", location=2), Highlight(id="a", location=2)
+    assert sorted([later, first], key=reading_order) == [first, later]
