@@ -997,6 +997,39 @@ _OPEN_CASES = {
         ("move_note", {"how": "inbox", "pick": 7162, "which": 1000000}),
         ("sync_twice", {}),
     ],
+    # Found by a random run of 1,500 x 25 in the session that split the engine; the
+    # release before (fa9dea5) fails it the same way. A book's note freed by a move, then
+    # deleted while a second book's is freed, and rerendered: the note of book 102 is at
+    # its recorded path, yet the sync calls it deleted. Not yet settled.
+    "a note at its recorded path is called deleted after two freed moves": [
+        ("library", {"counts": [2, 2], "words": "naïve", "kindle": [False, True]}),
+        ("update_book", {"pick": 7862, "touch": True, "what": "category",
+            "words": "beta gamma"}),
+        ("add_frontmatter_key", {"pick": 291131}),
+        ("move_note", {"how": "freed", "pick": 241, "which": 399}),
+        ("add_book", {"count": 1, "kindle": False, "twin": 108576,
+            "words": "#tag delta beta #tag"}),
+        ("discard_highlight", {"pick": 865}),
+        ("sync_twice", {}),
+        ("sync", {}),
+        ("rerender", {}),
+        ("add_frontmatter_key", {"pick": 145}),
+        ("delete_block", {"pick": 143024, "which": 2477}),
+        ("sync_full", {}),
+        ("delete_note", {"pick": 4870}),
+        ("move_note", {"how": "freed", "pick": 538, "which": 338}),
+        ("edit_block", {"how": "append", "pick": 446, "which": 298, "words": "a:b"}),
+        ("add_frontmatter_key", {"pick": 349}),
+        ("sync_full", {}),
+        ("sync_twice", {}),
+        ("edit_highlight", {"location": 24, "pick": 94672, "what": "note", "words": "beta"}),
+        ("edit_highlight", {"location": 6, "pick": 277, "what": "tags", "words": "gamma"}),
+        ("delete_note", {"pick": 7404}),
+        ("discard_highlight", {"pick": 552}),
+        ("discard_highlight", {"pick": 2090}),
+        ("rerender", {}),
+        ("sync", {}),
+    ],
 }  # fmt: skip
 
 

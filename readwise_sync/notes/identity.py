@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from readwise_sync.notes.merge import Layout, split_frontmatter
-from readwise_sync.notes.pieces import PieceIndex, holds
+from readwise_sync.notes.pieces import PieceIndex, bullet_blocks_of, holds
 
 
 @dataclass(frozen=True)
@@ -59,9 +59,12 @@ class Authorship:
         )
 
     def owners_of(self, text: str) -> set[int]:
-        """The books whose blocks stand in this note's body as the tool last wrote them."""
+        """The books whose blocks are top-level bullets of this note exactly as the tool
+        last wrote them, continuation lines and all: a paragraph the user indented under
+        a pasted block makes it theirs, no evidence of that block's book."""
         _, body = split_frontmatter(text.replace("\r\n", "\n"))
-        return self.blocks.owners_in(body)
+        owners = (self.blocks.owner_of(block) for block in bullet_blocks_of(body))
+        return {owner for owner in owners if owner is not None}
 
     def sharing(self, book_id: int, layouts: Iterable[Layout]) -> frozenset[int]:
         """The other books with a metadata section or title property of these layouts."""

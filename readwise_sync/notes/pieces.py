@@ -247,6 +247,14 @@ class PieceIndex(Generic[K]):
             return [self._one[first]]
         return [(*entry, owner) for entry, owner in self._more.get(first, {}).items()]
 
+    def owner_of(self, piece: str) -> K | None:
+        """The owner of exactly this piece, if it is in the index."""
+        key = (len(piece), _digest(piece))
+        for length, digest, owner in self._candidates(piece.split("\n", 1)[0]):
+            if (length, digest) == key:
+                return owner
+        return None
+
     def owners_in(self, body: str) -> set[K]:
         """The owners of the pieces that stand in ``body`` as written."""
         found: set[K] = set()
