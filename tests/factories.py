@@ -166,13 +166,18 @@ def ruff(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([found, *args], cwd=ROOT, capture_output=True, text=True)
 
 
-def demo_book(user_book_id: int) -> Book:
-    """One book of the demo library the fake server serves."""
+def demo_books() -> list[Book]:
+    """The demo library the fake server serves."""
     text = (
         resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text("utf-8")
     )
-    (raw,) = [b for b in json.loads(text)["books"] if b["user_book_id"] == user_book_id]
-    return Book.model_validate(raw)
+    return [Book.model_validate(raw) for raw in json.loads(text)["books"]]
+
+
+def demo_book(user_book_id: int) -> Book:
+    """One book of the demo library the fake server serves."""
+    (book,) = [b for b in demo_books() if b.user_book_id == user_book_id]
+    return book
 
 
 def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:

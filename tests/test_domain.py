@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
-from importlib import resources
 
 import pytest
 from hypothesis import given
@@ -16,12 +15,7 @@ from readwise_sync.readwise.convert import to_document
 from readwise_sync.readwise.wire import Book
 
 from .conftest import REFDATA, need_shared
-from .factories import library
-
-
-def demo_books() -> list[Book]:
-    text = resources.files("readwise_sync.readwise").joinpath("demo/library.json").read_text()
-    return [Book.model_validate(b) for b in json.loads(text)["books"]]
+from .factories import demo_books, library
 
 
 def shared_books() -> list[Book]:

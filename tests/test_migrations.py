@@ -10,6 +10,7 @@ import pytest
 
 from readwise_sync.notes.naming import name_key
 from readwise_sync.store.migrations import SCHEMA_VERSION, migrate
+from readwise_sync.store.state import State
 
 RELEASE = Path(__file__).resolve().parent / "fixtures" / "release-0.1.0" / "state.sqlite3"
 
@@ -79,3 +80,23 @@ def test_a_current_database_is_left_as_it_is(tmp_path: Path) -> None:
     changes = db.total_changes
     assert not migrate(db, SCHEMA_VERSION)
     assert db.total_changes == changes
+
+
+def test_a_schema_1_database_opens_as_schema_2_with_its_notes_plain(tmp_path: Path) -> None:
+    """Schema 1 kept no layouts: every note it wrote was a plain rendering."""
+    path = tmp_path / "v1.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema_version', '1');"
+        "CREATE TABLE notes (book_id INTEGER PRIMARY KEY, path TEXT NOT NULL,"
+        " path_key TEXT NOT NULL UNIQUE, hash TEXT, pending_hash TEXT, data BLOB);"
+        "INSERT INTO notes(book_id, path, path_key, hash) VALUES (7, 'A.md', 'a.md', 'h7');"
+    )
+    db.close()
+    with State.open(path) as state:
+        (record,) = state.load_notes([7]).values()
+    assert (record.path, record.hash, record.render_hash) == ("A.md", "h7", "h7")
+    assert record.was_plain
+    db = sqlite3.connect(path)
+    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]

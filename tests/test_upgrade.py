@@ -54,9 +54,8 @@ def upgraded(tmp_path: Path) -> tuple[Settings, FakeReadwise]:
     return settings_for(fake, vault, state_dir), fake
 
 
-def schema_of(settings: Settings) -> str:
-    assert settings.vault is not None
-    db = sqlite3.connect(state_db_path(settings.state_dir, settings.vault))
+def schema_of(db_path: Path) -> str:
+    db = sqlite3.connect(db_path)
     try:
         return db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
     finally:
@@ -64,12 +63,7 @@ def schema_of(settings: Settings) -> str:
 
 
 def test_the_fixture_is_the_release_s() -> None:
-    db = sqlite3.connect(FIXTURE / "state.sqlite3")
-    try:
-        version = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-    finally:
-        db.close()
-    assert version == ("2",)
+    assert schema_of(FIXTURE / "state.sqlite3") == "2"
 
 
 def test_an_upgraded_sync_with_nothing_new_changes_nothing(
@@ -84,8 +78,7 @@ def test_an_upgraded_sync_with_nothing_new_changes_nothing(
         fake.stop()
     assert report.created == [] and report.updated == [] and report.adopted == []
     assert snapshot(settings.vault) == before  # not a byte, not an mtime
-    assert schema_of(settings) == str(SCHEMA_VERSION)
-    assert settings.vault is not None
+    assert schema_of(state_db_path(settings.state_dir, settings.vault)) == str(SCHEMA_VERSION)
     state = State.open(state_db_path(settings.state_dir, settings.vault))
     try:
         assert [c["path"] for c in state.load_conflicts()] == [WALDEN]  # still waiting

@@ -130,9 +130,10 @@ class MemorySource:
             for document in self.library.values()
             if since is None or _changed_since(document, since) or document.user_book_id in retry
         ]
+        count = sum(len(document.highlights) for document in wanted)
         for start in range(0, max(len(wanted), 1), self.page_size):
             self.requests += 1
-            yield Batch(wanted[start : start + self.page_size], sum(_sent(wanted)))
+            yield Batch(wanted[start : start + self.page_size], count)
 
     def documents(self, ids: Sequence[int]) -> list[Book]:
         self.requests += 1
@@ -147,7 +148,3 @@ class MemorySource:
 
 def _changed_since(document: Book, since: datetime) -> bool:
     return any(h.updated_at is not None and h.updated_at > since for h in document.highlights)
-
-
-def _sent(documents: list[Book]) -> Iterator[int]:
-    return (len(document.highlights) for document in documents)

@@ -11,7 +11,7 @@ Schema 3, the current one:
   Readwise accounts can share a vault's state later without another migration.
 
 Each step runs in one transaction: a migration killed half-way leaves the old schema,
-and the next run migrates again. Nothing else in the package writes DDL.
+and the next run migrates again. Nothing else in the package holds DDL.
 """
 
 from __future__ import annotations
@@ -64,6 +64,41 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 """
 
+# Schema 2, what the state is read and written in today; ids are numbers, and a path let
+# go of has its key replaced by RELEASED_2 and the book's id.
+SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS notes (
+    book_id             INTEGER PRIMARY KEY,
+    path                TEXT NOT NULL,
+    path_key            TEXT NOT NULL UNIQUE,  -- case- and normalisation-folded, for collisions
+    hash                TEXT,  -- sha256 of the text last written and confirmed
+    render_hash         TEXT,  -- sha256 of the plain rendering that write came from
+    layout              BLOB,  -- packed JSON (see pack): the pieces written (merge.Layout)
+    pending_hash        TEXT,  -- the same three for a write that may or may not have landed
+    pending_render_hash TEXT,
+    pending_layout      BLOB,
+    data                BLOB   -- packed JSON of the book as last fetched
+);
+-- "Whose note holds exactly this text?" is asked for each edited note a sync updates:
+-- without these it would read the whole table each time.
+CREATE INDEX IF NOT EXISTS notes_by_hash ON notes(hash);
+CREATE INDEX IF NOT EXISTS notes_by_pending_hash ON notes(pending_hash);
+CREATE TABLE IF NOT EXISTS conflicts (
+    book_id     INTEGER NOT NULL,
+    block_id    TEXT NOT NULL,     -- "h:<highlight id>", "fm:<key>", "s:<section>"
+    path        TEXT NOT NULL,
+    upstream    TEXT NOT NULL,     -- Readwise's version, "" when deleted there
+    detected_at TEXT NOT NULL,
+    PRIMARY KEY (book_id, block_id)
+);
+"""
+
+RELEASED_2 = "\0gone:"  # no real path starts with NUL
+
 # Version 1 had no layouts: its notes were all plain renderings, so render_hash = hash.
 _MIGRATE_1_TO_2 = """
 ALTER TABLE notes ADD COLUMN render_hash TEXT;
@@ -72,8 +107,6 @@ ALTER TABLE notes ADD COLUMN pending_render_hash TEXT;
 ALTER TABLE notes ADD COLUMN pending_layout BLOB;
 UPDATE notes SET render_hash = hash;
 """
-
-_GONE_2 = "\0gone:"  # schema 2's path_key of a path let go of
 
 _COPIED = "path, hash, render_hash, layout, pending_hash, pending_render_hash, pending_layout, data"
 
@@ -115,7 +148,7 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
 
 def _note_row_3(row: tuple[object, ...]) -> tuple[object, ...]:
     book_id, path_key, path, *rest = row
-    released = isinstance(path_key, str) and path_key.startswith(_GONE_2)
+    released = isinstance(path_key, str) and path_key.startswith(RELEASED_2)
     key = name_key(str(path)) if released else path_key
     return (str(book_id), key, int(released), path, *rest)
 
@@ -124,16 +157,16 @@ def _note_row_3(row: tuple[object, ...]) -> tuple[object, ...]:
 _STEPS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
-def migrate(db: sqlite3.Connection, version: int | None) -> bool:
-    """Bring a database at ``version`` (None: new) to :data:`SCHEMA_VERSION`, one
-    transaction per step. Whether anything changed (a database already current is left
-    exactly as it is: a sync with nothing to do writes nothing)."""
-    if version == SCHEMA_VERSION:
+def migrate(db: sqlite3.Connection, version: int | None, target: int = SCHEMA_VERSION) -> bool:
+    """Bring a database at ``version`` (None: new, made at :data:`SCHEMA_VERSION`) to
+    ``target``, one transaction per step. Whether anything changed (a database already
+    at ``target`` is left exactly as it is: a sync with nothing to do writes nothing)."""
+    if version == target:
         return False
     if version is None:
         db.executescript("BEGIN;" + SCHEMA + _put_version(SCHEMA_VERSION) + "COMMIT;")
         return True
-    while version < SCHEMA_VERSION:
+    while version < target:
         db.execute("BEGIN IMMEDIATE")
         try:
             _STEPS[version](db)

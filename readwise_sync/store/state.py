@@ -28,50 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from readwise_sync.errors import StateError
+from readwise_sync.store import migrations
 from readwise_sync.store.packing import Packed, pack_once, unpack, unpack_json
 from readwise_sync.store.statedb import connect, state_error
 
+# The schema State reads and writes; migrations.SCHEMA_VERSION is the one it moves to next.
 SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notes (
-    book_id             INTEGER PRIMARY KEY,
-    path                TEXT NOT NULL,
-    path_key            TEXT NOT NULL UNIQUE,  -- case- and normalisation-folded, for collisions
-    hash                TEXT,  -- sha256 of the text last written and confirmed
-    render_hash         TEXT,  -- sha256 of the plain rendering that write came from
-    layout              BLOB,  -- packed JSON (see pack): the pieces written (merge.Layout)
-    pending_hash        TEXT,  -- the same three for a write that may or may not have landed
-    pending_render_hash TEXT,
-    pending_layout      BLOB,
-    data                BLOB   -- packed JSON of the book as last fetched
-);
--- "Whose note holds exactly this text?" is asked for each edited note a sync updates:
--- without these it would read the whole table each time.
-CREATE INDEX IF NOT EXISTS notes_by_hash ON notes(hash);
-CREATE INDEX IF NOT EXISTS notes_by_pending_hash ON notes(pending_hash);
-CREATE TABLE IF NOT EXISTS conflicts (
-    book_id     INTEGER NOT NULL,
-    block_id    TEXT NOT NULL,     -- "h:<highlight id>", "fm:<key>", "s:<section>"
-    path        TEXT NOT NULL,
-    upstream    TEXT NOT NULL,     -- Readwise's version, "" when deleted there
-    detected_at TEXT NOT NULL,
-    PRIMARY KEY (book_id, block_id)
-);
-"""
-
-# Version 1 had no layouts: its notes were all plain renderings, so render_hash = hash.
-_MIGRATE_1_TO_2 = """
-ALTER TABLE notes ADD COLUMN render_hash TEXT;
-ALTER TABLE notes ADD COLUMN layout BLOB;
-ALTER TABLE notes ADD COLUMN pending_render_hash TEXT;
-ALTER TABLE notes ADD COLUMN pending_layout BLOB;
-UPDATE notes SET render_hash = hash;
-"""
 
 
 @dataclass(frozen=True)
@@ -95,7 +57,7 @@ class NoteRecord:
         return self.hash is not None and self.hash == self.render_hash
 
 
-_GONE = "\0gone:"  # the path_key of a path let go of: no real path starts with NUL
+_GONE = migrations.RELEASED_2
 
 _NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
 
@@ -134,8 +96,9 @@ def _open_database(path: Path) -> sqlite3.Connection:
             f"(schema {version}); upgrade readwise-sync"
         )
     if version == "1":
-        db.executescript("BEGIN;" + _MIGRATE_1_TO_2 + "COMMIT;")
-    db.executescript(_SCHEMA)  # writes nothing when every table and index is there
+        migrations.migrate(db, 1, target=SCHEMA_VERSION)
+    # Writes nothing when every table and index is there.
+    db.executescript(migrations.SCHEMA_2)
     if version != str(SCHEMA_VERSION):
         # Only when it changes: opening the state for a sync with nothing to do
         # must change nothing on disk.
@@ -274,7 +237,7 @@ class State:
         # naming the path is stale (its note went elsewhere or is gone): let it go.
         self._db.execute(
             "UPDATE notes SET path_key = ? || book_id WHERE path_key = ? AND book_id != ?",
-            ("\0gone:", path_key, book_id),
+            (_GONE, path_key, book_id),
         )
         self._db.execute(
             "INSERT INTO notes(book_id, path, path_key, pending_hash, pending_render_hash,"
