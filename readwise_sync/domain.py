@@ -7,19 +7,24 @@ arithmetic on them. Each source converts its own wire records to these in one fu
 (for the export: :mod:`readwise_sync.readwise.convert`), so a second source fits without
 touching what comes after.
 
-Frozen, slotted and plain: the engine holds tens of thousands of them at once, and
-nothing may change a document after it was read.
+Immutable and plain (a frozen dataclass, a named tuple): the engine holds tens of
+thousands of them at once, and nothing may change a document after it was read.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Highlight:
-    """One passage the user marked, with their note on it."""
+class Highlight(NamedTuple):
+    """One passage the user marked, with their note on it.
+
+    A named tuple rather than a frozen dataclass: as immutable, and made five times
+    faster (a frozen dataclass sets each field through ``object.__setattr__``), which
+    at 40,000 highlights was 4% of a first sync. Copy one with ``_replace``.
+    """
 
     id: str
     text: str = ""
@@ -66,12 +71,26 @@ class Document:
     tags: tuple[str, ...] = ()
     is_deleted: bool = False
     highlights: tuple[Highlight, ...] = ()
+    # The source's own record of the document (its wire JSON), which the state keeps so
+    # a rerender can rebuild it without the network; opaque to everything but its source.
+    record: bytes = field(default=b"", compare=False, repr=False)
+    # The live highlights in reading order, worked out once: a sync asks for them several
+    # times per document, and sorting 40,000 highlights each time showed in a first sync.
+    live: tuple[Highlight, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        live = sorted((h for h in self.highlights if not h.is_deleted), key=reading_order)
+        object.__setattr__(self, "live", tuple(live))  # frozen: the one way to set it
 
     @property
     def display_title(self) -> str:
         """The cleaned title Readwise shows (subtitle dropped), else the full title."""
         return self.readable_title or self.title or "Untitled"
 
-    def live_highlights(self) -> list[Highlight]:
-        """The highlights that belong in the note, in reading order (a new list each call)."""
-        return sorted((h for h in self.highlights if not h.is_deleted), key=reading_order)
+    def live_highlights(self) -> tuple[Highlight, ...]:
+        """The highlights that belong in the note, in reading order."""
+        return self.live
+
+    def with_record(self, record: bytes) -> Document:
+        """The same document, with the source's record of it."""
+        return replace(self, record=record)

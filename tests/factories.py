@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from readwise_sync.domain import Document
 from readwise_sync.readwise.client import EXPORT_PATH
+from readwise_sync.readwise.convert import to_document
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.readwise.wire import Book
 
@@ -178,6 +180,16 @@ def demo_book(user_book_id: int) -> Book:
     """One book of the demo library the fake server serves."""
     (book,) = [b for b in demo_books() if b.user_book_id == user_book_id]
     return book
+
+
+def document(raw: dict[str, object] | Book) -> Document:
+    """A domain document from an export book's JSON (or the book): what a source sends."""
+    return to_document(raw if isinstance(raw, Book) else Book.model_validate(raw))
+
+
+def demo_document(user_book_id: int) -> Document:
+    """One document of the demo library, as the source sends it."""
+    return to_document(demo_book(user_book_id))
 
 
 def export_requests(fake: FakeReadwise) -> list[dict[str, str]]:

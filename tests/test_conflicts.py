@@ -45,11 +45,11 @@ def note(*blocks: str) -> str:
 
 
 def last() -> Layout:
-    return Layout(frontmatter={"author": "author: x\n"}, blocks={1: WROTE, 2: OTHER})
+    return Layout(frontmatter={"author": "author: x\n"}, blocks={"1": WROTE, "2": OTHER})
 
 
 def new() -> Layout:
-    return Layout(frontmatter={"author": "author: x\n"}, blocks={1: THEIRS, 2: OTHER})
+    return Layout(frontmatter={"author": "author: x\n"}, blocks={"1": THEIRS, "2": OTHER})
 
 
 def test_the_merge_records_a_conflict_the_rules_here_start_from() -> None:
@@ -68,7 +68,7 @@ def test_a_note_that_now_says_what_readwise_has_settles_it_and_the_merge_agrees(
     assert standing(text, last(), "h:1", THEIRS) is Standing.SETTLED
     merged = merge_note(text, last(), new())
     assert merged.conflicts == [] and merged.text == text
-    assert merged.layout.blocks[1] == THEIRS  # a later edit in Readwise replaces it again
+    assert merged.layout.blocks["1"] == THEIRS  # a later edit in Readwise replaces it again
 
 
 def test_a_deleted_block_settles_it() -> None:
@@ -80,7 +80,7 @@ def test_keep_mine_counts_readwise_as_seen_until_it_changes_again() -> None:
     kept = keep_mine(last(), "h:1", THEIRS)
     merged = merge_note(note(MINE, OTHER), kept, new())
     assert merged.conflicts == [] and MINE in merged.text
-    again = Layout(frontmatter=new().frontmatter, blocks={1: THEIRS + " Again.", 2: OTHER})
+    again = Layout(frontmatter=new().frontmatter, blocks={"1": THEIRS + " Again.", "2": OTHER})
     assert [c.block_id for c in merge_note(merged.text, merged.layout, again).conflicts] == ["h:1"]
 
 
@@ -94,7 +94,7 @@ def test_take_readwise_replaces_the_users_block_and_nothing_else() -> None:
 
 
 def test_take_readwise_of_a_highlight_deleted_in_readwise_removes_the_users_block() -> None:
-    gone = Layout(frontmatter=new().frontmatter, blocks={2: OTHER})
+    gone = Layout(frontmatter=new().frontmatter, blocks={"2": OTHER})
     taken = take_readwise(note(MINE, OTHER), last(), "h:1", "")
     assert taken is not None
     assert merge_note(note(MINE, OTHER), taken, gone).text == note(OTHER)
@@ -260,8 +260,8 @@ def test_take_readwise_never_replaces_the_users_edit_of_another_highlight() -> N
     mine_first = "- Our life is frittered away, sadly. ([Location 1](https://r/1))"
     mine_second = SECOND.replace("by detail.", "by **detail**.")
     upstream = "- Our life is frittered away by detail. Simplify! ([Location 1](https://r/1))"
-    last = Layout(frontmatter={"author": "author: x\n"}, blocks={1: FIRST, 2: SECOND})
-    new = Layout(frontmatter={"author": "author: x\n"}, blocks={1: upstream, 2: SECOND})
+    last = Layout(frontmatter={"author": "author: x\n"}, blocks={"1": FIRST, "2": SECOND})
+    new = Layout(frontmatter={"author": "author: x\n"}, blocks={"1": upstream, "2": SECOND})
     text = note(mine_first, mine_second)
     merged = merge_note(text, last, new)
     assert [c.block_id for c in merged.conflicts] == ["h:1"]
@@ -361,7 +361,7 @@ def test_a_moved_note_with_a_conflict_is_followed_once_and_the_conflict_waits_th
     walden.rename(moved)
     sync_once(settings)  # nothing changed in Readwise: only the move is news
     with State.open(state_db_path(settings.state_dir, settings.vault.resolve())) as state:
-        assert state.load_paths()[WALDEN_ID][0] == "Reading/Walden.md"
+        assert state.load_paths()[str(WALDEN_ID)][0] == "Reading/Walden.md"
     (conflict,) = waiting(settings)
     assert conflict["path"] == "Reading/Walden.md" and mine in moved.read_text(encoding="utf-8")
 

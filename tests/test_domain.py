@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from readwise_sync.domain import Document, Highlight, reading_order
-from readwise_sync.readwise.convert import to_document
+from readwise_sync.engine.report import highlights_changed
+from readwise_sync.readwise.convert import from_record, to_document
 from readwise_sync.readwise.wire import Book
 
 from .conftest import REFDATA, need_shared
@@ -31,17 +32,18 @@ def shared_books() -> list[Book]:
 def assert_carried(book: Book, document: Document) -> None:
     assert document.id == str(book.user_book_id)
     for field in dataclasses.fields(Document):
-        if field.name not in {"id", "tags", "highlights"}:
+        if field.init and field.name not in {"id", "tags", "highlights", "record"}:
             assert getattr(document, field.name) == getattr(book, field.name), field.name
     assert document.tags == tuple(t.name for t in book.book_tags)
     assert document.display_title == book.display_title
+    assert from_record(document.record) == document, "the state's record gives it back"
     assert [h.id for h in document.live_highlights()] == [str(h.id) for h in book.live_highlights()]
     wire = {str(h.id): h for h in book.highlights}
     for highlight in document.highlights:
         source = wire[highlight.id]
-        for field in dataclasses.fields(Highlight):
-            if field.name not in {"id", "tags", "is_deleted"}:
-                assert getattr(highlight, field.name) == getattr(source, field.name), field.name
+        for name in Highlight.__annotations__:
+            if name not in {"id", "tags", "is_deleted"}:
+                assert getattr(highlight, name) == getattr(source, name), name
         assert highlight.tags == tuple(t.name for t in source.tags)
         assert highlight.is_deleted == (not source.is_live)
 
@@ -89,3 +91,25 @@ def test_reading_order_is_the_export_s_order(rows: list[tuple[int, int | None, b
 def test_ids_that_are_not_numbers_sort_by_location_then_text() -> None:
     later, first = Highlight(id="b", location=2), Highlight(id="a", location=2)
     assert sorted([later, first], key=reading_order) == [first, later]
+
+
+def test_the_highlights_changed_between_two_records_are_counted_by_their_content() -> None:
+    book = max(demo_books(), key=lambda b: len(b.live_highlights()))
+    record = to_document(book).record
+    first, second = book.live_highlights()[:2]
+    only_stamped = book.model_copy(
+        update={"highlights": [h.model_copy(update={"updated_at": None}) for h in book.highlights]}
+    )
+    edited = book.model_copy(
+        update={
+            "highlights": [
+                h.model_copy(update={"text": "rewritten"}) if h is first else h
+                for h in book.highlights
+                if h is not second
+            ]
+        }
+    )
+    assert highlights_changed(record, record) == 0
+    assert highlights_changed(record, to_document(only_stamped).record) == 0
+    assert highlights_changed(record, to_document(edited).record) == 2  # one edited, one gone
+    assert highlights_changed(None, record) == len(book.live_highlights())

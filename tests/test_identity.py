@@ -30,7 +30,7 @@ from readwise_sync.notes.merge import Layout
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
 
-ME, EDITION, OTHER = 1, 2, 3
+ME, EDITION, OTHER = "1", "2", "3"
 HERE = "Readwise/Books/Walden.md"
 
 BLOCK = "- Simplify, simplify."
@@ -49,7 +49,7 @@ def layout(title: str = TITLE, preamble: str = PREAMBLE, *blocks: str) -> Layout
     return Layout(
         frontmatter={"title": title} if title else {},
         sections={"preamble": preamble} if preamble else {},
-        blocks=dict(enumerate(blocks, start=10)),
+        blocks={str(n): block for n, block in enumerate(blocks, start=10)},
     )
 
 

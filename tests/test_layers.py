@@ -40,11 +40,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 # Imports that still go up or sideways, each with the step that removes it. The list only
 # shrinks: a pair that no longer occurs must leave it (see the test below).
-KNOWN_CROSSINGS: set[tuple[str, str]] = {
-    # notes read the wire models until the domain model replaces them
-    ("readwise_sync.notes.locate", "readwise_sync.readwise.wire"),
-    ("readwise_sync.notes.render", "readwise_sync.readwise.wire"),
-}
+KNOWN_CROSSINGS: set[tuple[str, str]] = set()
 
 
 def module_name(path: Path) -> str:

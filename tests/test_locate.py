@@ -10,17 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from readwise_sync.domain import Document
 from readwise_sync.notes.locate import NoteIndex, book_markers, describe_note, text_markers
 from readwise_sync.notes.render import Renderer
-from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
-from .factories import demo_book
+from .factories import demo_document, document
 
 RENDERER = Renderer(tz=ZoneInfo("UTC"))
 
 
-def make_book(**kw: Any) -> Book:
+def make_book(**kw: Any) -> Document:
     raw: dict[str, Any] = {
         "user_book_id": 123,
         "title": "Walden",
@@ -34,7 +34,7 @@ def make_book(**kw: Any) -> Book:
         ],
     }
     raw.update(kw)
-    return Book.model_validate(raw)
+    return document(raw)
 
 
 def index(notes: dict[str, str]) -> NoteIndex:
@@ -232,14 +232,14 @@ def test_invalid_yaml_in_a_note_is_not_an_error() -> None:
 
 def test_the_sample_note_is_found_for_its_book() -> None:
     sample = need_shared(SAMPLE_NOTE).read_bytes().decode("utf-8")
-    book = demo_book(45210733)
+    book = demo_document(45210733)
     notes = {"Clippings/Escalado.md": sample, "other.md": UNRELATED}
     assert index(notes).find(book) == "Clippings/Escalado.md"  # by its highlight links
     no_links = "\n".join(line.split(" ([View")[0] for line in sample.split("\n"))
     notes = {"Clippings/Escalado.md": no_links, "other.md": UNRELATED}
     assert index(notes).find(book) is None
     assert index(notes).find(book, by_title=True) == "Clippings/Escalado.md"
-    assert index(notes).find(demo_book(38100452), by_title=True) is None  # Walden
+    assert index(notes).find(demo_document(38100452), by_title=True) is None  # Walden
 
 
 # -- claiming and adding ----------------------------------------------------------------------
@@ -312,12 +312,10 @@ def test_moved_and_edited_notes_are_found_by_their_pieces_reading_each_note_once
     entries = [describe_note(path, text, keep_text=False) for path, text in notes.items()]
     assert all(entry.text is None for entry in entries)
     found = NoteIndex(entries, read=read)
-    hits = found.piece_hits(
-        {walden.user_book_id: blocks, other.user_book_id: ["- Something else entirely, long"]}
-    )
+    hits = found.piece_hits({walden.id: blocks, other.id: ["- Something else entirely, long"]})
     assert sorted(reads) == sorted(notes)  # one read of each note for both books
-    assert found.find(walden, piece_hits=hits[walden.user_book_id]) == "moved.md"
-    assert found.find(other, piece_hits=hits[other.user_book_id]) == "elsewhere.md"
+    assert found.find(walden, piece_hits=hits[walden.id]) == "moved.md"
+    assert found.find(other, piece_hits=hits[other.id]) == "elsewhere.md"
     # the same answer when the pieces are handed over directly
     assert found.find(walden, pieces=blocks) == "moved.md"
 

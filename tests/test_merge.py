@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from dataclasses import replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from readwise_sync.domain import Document
 from readwise_sync.engine.plan import layout_of
 from readwise_sync.notes.merge import (
     Conflict,
@@ -26,10 +28,9 @@ from readwise_sync.notes.merge import (
     split_frontmatter,
 )
 from readwise_sync.notes.render import RenderedNote, Renderer
-from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
-from .factories import demo_book
+from .factories import demo_book, document
 
 RENDERER = Renderer(tz=ZoneInfo("UTC"))
 HEADER = "## Highlights"
@@ -43,7 +44,7 @@ PROPERTY = settings(
 )
 
 
-def make_book(highlights: list[dict[str, Any]], **kw: Any) -> Book:
+def make_book(highlights: list[dict[str, Any]], **kw: Any) -> Document:
     raw: dict[str, Any] = {
         "user_book_id": 7,
         "title": "A Title",
@@ -52,7 +53,7 @@ def make_book(highlights: list[dict[str, Any]], **kw: Any) -> Book:
         **kw,
         "highlights": highlights,
     }
-    return Book.model_validate(raw)
+    return document(raw)
 
 
 def hl(hid: int, text: str, location: int | None = None, **kw: Any) -> dict[str, Any]:
@@ -66,7 +67,7 @@ def hl(hid: int, text: str, location: int | None = None, **kw: Any) -> dict[str,
     }
 
 
-def rendered(book: Book) -> tuple[RenderedNote, Layout]:
+def rendered(book: Document) -> tuple[RenderedNote, Layout]:
     note = RENDERER.render_note(book)
     return note, layout_of(note)
 
@@ -91,17 +92,17 @@ def assert_in_order(text: str, pieces: list[str]) -> None:
 # -- Layout, frontmatter helpers, descriptions ---------------------------------------------------
 
 
-def test_layout_json_round_trip_keeps_integer_ids_and_their_order() -> None:
+def test_layout_json_round_trip_keeps_the_ids_and_their_order() -> None:
     layout = Layout(
         frontmatter={"title": 'title: "T"\n'},
         sections={"header": HEADER},
-        blocks={30: "- c", 10: "- a", 20: "- b"},
+        blocks={"30": "- c", "10": "- a", "20": "- b"},
         rendered={"h:10": "- a ([View Highlight](https://x.y/1))"},
     )
     data = json.loads(json.dumps(layout.to_json()))
     back = Layout.from_json(data)
     assert back == layout
-    assert list(back.blocks) == [30, 10, 20]
+    assert list(back.blocks) == ["30", "10", "20"]
     assert Layout.from_json(None) == Layout() == Layout.from_json({})
     assert back.rendering("h:10", "- a") == "- a ([View Highlight](https://x.y/1))"
     assert back.rendering("h:20", "- b") == "- b"
@@ -158,16 +159,16 @@ def test_describe_and_describe_changes() -> None:
         "2 highlights added, 1 updated, 1 removed, properties title updated, "
         "1 conflict (your text kept)"
     )
-    last = Layout(frontmatter={"a": "a: 1\n"}, sections={"header": "## H"}, blocks={1: "- a"})
+    last = Layout(frontmatter={"a": "a: 1\n"}, sections={"header": "## H"}, blocks={"1": "- a"})
     assert describe_changes(last, last) == "no change"
-    new = Layout(frontmatter={"a": "a: 2\n"}, sections={"header": "## H"}, blocks={2: "- b"})
+    new = Layout(frontmatter={"a": "a: 2\n"}, sections={"header": "## H"}, blocks={"2": "- b"})
     assert describe_changes(last, new) == "1 highlight added, 1 removed, properties a updated"
     assert describe_changes(last, Layout(last.frontmatter, {"header": "## X"}, last.blocks)) == (
         "metadata updated"
     )
     # An adopted block counts as changed only when Readwise's rendering changed.
-    adopted = Layout(blocks={1: "- a (theirs)"}, rendered={"h:1": "- a"})
-    assert describe_changes(adopted, Layout(blocks={1: "- a"})) == "no change"
+    adopted = Layout(blocks={"1": "- a (theirs)"}, rendered={"h:1": "- a"})
+    assert describe_changes(adopted, Layout(blocks={"1": "- a"})) == "no change"
 
 
 # -- new highlights ---------------------------------------------------------------------------
@@ -185,7 +186,7 @@ def test_new_highlight_goes_between_its_neighbours_in_location_order() -> None:
     assert bullets(result.text) == ["- ten", "- twenty", "- thirty"]
     assert result.text.endswith("- thirty\n\nMy closing thought.\n")
     assert result.added == 1 and result.describe() == "1 highlight added"
-    assert list(result.layout.blocks) == [10, 20, 30]
+    assert list(result.layout.blocks) == ["10", "20", "30"]
 
 
 def test_new_highlights_first_and_last_and_without_location() -> None:
@@ -193,7 +194,9 @@ def test_new_highlights_first_and_last_and_without_location() -> None:
     book = make_book(
         [hl(5, "five"), hl(10, "ten"), hl(30, "thirty"), hl(40, "forty"), hl(1, "nowhere")]
     )
-    book.highlights[-1].location = None  # no location: read last
+    book = replace(
+        book, highlights=(*book.highlights[:-1], book.highlights[-1]._replace(location=None))
+    )  # no location: read last
     _, new = rendered(book)
     result = merge_note(edited(old.text), last, new)
     assert bullets(result.text) == ["- five", "- ten", "- thirty", "- forty", "- nowhere"]
@@ -237,7 +240,7 @@ def test_new_highlight_before_a_neighbour_replaced_in_the_same_merge() -> None:
 def test_new_highlight_is_not_put_inside_a_multi_paragraph_block_being_removed() -> None:
     # Block 20 has a blank line inside (a two-paragraph highlight); Readwise deleted it.
     old, last = rendered(make_book([hl(10, "ten"), hl(20, "first para\n\nsecond para")]))
-    assert old.blocks[20] == "- first para\n\n    second para"
+    assert old.blocks["20"] == "- first para\n\n    second para"
     _, new = rendered(make_book([hl(10, "ten"), hl(30, "thirty")]))
     result = merge_note(edited(old.text), last, new)
     assert result.text.endswith(f"{HEADER}\n- ten\n- thirty\n\nMy closing thought.\n")
@@ -247,13 +250,15 @@ def test_new_highlight_is_not_put_inside_a_multi_paragraph_block_being_removed()
 
 def test_new_highlight_is_not_put_inside_any_piece_being_removed() -> None:
     # A custom template's block with a blank line not followed by an indented one.
-    last = Layout(sections={"header": HEADER}, blocks={1: "- a", 2: "> quote\n\n— source"})
-    new = Layout(sections={"header": HEADER}, blocks={1: "- a", 3: "- new"})
+    last = Layout(sections={"header": HEADER}, blocks={"1": "- a", "2": "> quote\n\n— source"})
+    new = Layout(sections={"header": HEADER}, blocks={"1": "- a", "3": "- new"})
     current = "## Highlights\n- a\n> quote\n\n— source\n\nMine\n"
     result = merge_note(current, last, new)
     assert result.text == "## Highlights\n- a\n- new\n\nMine\n"
     # ... nor inside one being replaced.
-    newer = Layout(sections={"header": HEADER}, blocks={1: "- a", 2: "> quoted\n\n— src", 3: "- x"})
+    newer = Layout(
+        sections={"header": HEADER}, blocks={"1": "- a", "2": "> quoted\n\n— src", "3": "- x"}
+    )
     result = merge_note(current, last, newer)
     assert result.text == "## Highlights\n- a\n> quoted\n\n— src\n- x\n\nMine\n"
 
@@ -269,7 +274,7 @@ def test_new_highlight_is_not_put_inside_a_multi_paragraph_block_the_user_edited
 
 
 def test_the_readme_example() -> None:
-    def walden(*extra: tuple[int, str], note: str = "") -> Book:
+    def walden(*extra: tuple[int, str], note: str = "") -> Document:
         texts = [
             (1401, "Our life is frittered away by detail. Simplify, simplify."),
             (1477, "Time is but the stream I go a-fishing in."),
@@ -329,7 +334,7 @@ def test_upstream_edit_of_a_block_the_user_edited_is_a_conflict_and_the_user_win
     assert result.text == current
     assert result.conflicts == [Conflict("h:1", "- one, revised upstream")]
     assert result.updated == 0
-    assert result.layout.blocks[1] == "- one, the original words"  # what we wrote, remembered
+    assert result.layout.blocks["1"] == "- one, the original words"  # what we wrote, remembered
     assert "conflict" in result.describe()
 
 
@@ -358,7 +363,7 @@ def test_upstream_delete_removes_a_block_still_as_written(how: str) -> None:
     assert 2 not in result.layout.blocks
     kept = merge_note(edited(old.text), last, new, on_delete="keep")
     assert kept.text == edited(old.text) and kept.removed == 0
-    assert kept.layout.blocks[2] == "- two"  # still remembered, so a later merge leaves it too
+    assert kept.layout.blocks["2"] == "- two"  # still remembered, so a later merge leaves it too
     again = merge_note(kept.text, kept.layout, new, on_delete="keep")
     assert again.text == kept.text
 
@@ -545,8 +550,10 @@ def test_metadata_updated_while_untouched_kept_once_edited() -> None:
 
 def test_a_title_cannot_fake_the_highlights_header() -> None:
     # A preamble holding a "## Highlights" line: the header is looked for after it.
-    last = Layout(sections={PRE: "# T\n## Highlights\nabout", "header": HEADER}, blocks={1: "- a"})
-    new = Layout(sections=dict(last.sections), blocks={1: "- a", 2: "- b"})
+    last = Layout(
+        sections={PRE: "# T\n## Highlights\nabout", "header": HEADER}, blocks={"1": "- a"}
+    )
+    new = Layout(sections=dict(last.sections), blocks={"1": "- a", "2": "- b"})
     current = "# T\n## Highlights\nabout\n\n## Highlights\nmine\n\n- a\n"
     result = merge_note(current.replace("\n- a\n", "\n"), last, new)
     assert result.text == "# T\n## Highlights\nabout\n\n## Highlights\nmine\n- b\n\n"
@@ -563,9 +570,8 @@ MIDDLE = "Un subrayado nuevo entre el segundo y el tercero."
 END = "Y otro al final, después de todos los demás."
 
 
-def sample_book_plus_two() -> Book:
-    book = demo_book(45210733)
-    raw = book.model_dump(mode="json")
+def sample_book_plus_two() -> Document:
+    raw = demo_book(45210733).model_dump(mode="json")
     for hid, location, text, url in [
         (812345800, 3000, MIDDLE, MIDDLE_URL),
         (812345801, 30000, END, END_URL),
@@ -580,10 +586,10 @@ def sample_book_plus_two() -> Book:
                 "url": url,
             }
         )
-    return Book.model_validate(raw)
+    return document(raw)
 
 
-def adopt(current: str, book: Book) -> MergeResult:
+def adopt(current: str, book: Document) -> MergeResult:
     """What sync does with a note it did not write: adopt its pieces, merge, keep the rest."""
     new = layout_of(RENDERER.render_note(book))
     return merge_note(current, adopt_layout(current, new), new, on_delete="keep")
@@ -655,15 +661,15 @@ def test_an_adopted_block_in_another_form_is_replaced_only_when_readwise_changes
     book = make_book([hl(1, "one, as we write it", url="https://x.example/h/1"), hl(2, "two")])
     new = layout_of(RENDERER.render_note(book))
     layout = adopt_layout(note, new)
-    assert layout.blocks == {1: old_form.rstrip("\n")}
-    assert layout.rendered == {"h:1": new.blocks[1]}
+    assert layout.blocks == {"1": old_form.rstrip("\n")}
+    assert layout.rendered == {"h:1": new.blocks["1"]}
     result = merge_note(note, layout, new, on_delete="keep")
     assert result.text == f"## Highlights\n{old_form}- two\n\n## Mine\n"  # no frontmatter added
     assert merge_note(result.text, result.layout, new).text == result.text
     changed = make_book([hl(1, "one, revised", url="https://x.example/h/1"), hl(2, "two")])
     _, newer = rendered(changed)
     updated = merge_note(result.text, result.layout, newer)
-    assert updated.text.startswith(f"## Highlights\n{newer.blocks[1]}\n- two\n")
+    assert updated.text.startswith(f"## Highlights\n{newer.blocks['1']}\n- two\n")
     assert updated.updated == 1
 
 
@@ -798,7 +804,7 @@ def highlight_dicts(draw: st.DrawFn, hid: int, earlier: list[str]) -> dict[str, 
 
 
 @st.composite
-def book_changes(draw: st.DrawFn) -> tuple[Book, Book]:
+def book_changes(draw: st.DrawFn) -> tuple[Document, Document]:
     """A book as last written, and the same book after arbitrary changes in Readwise."""
     texts: list[str] = []
     count = draw(st.integers(0, 6))
@@ -914,7 +920,7 @@ def ambiguous(last: Layout, new: Layout) -> bool:
 @PROPERTY
 @given(st.data(), book_changes(), st.sampled_from(["remove", "keep"]))
 def test_user_text_survives_any_upstream_change(
-    data: st.DataObject, books: tuple[Book, Book], on_delete: str
+    data: st.DataObject, books: tuple[Document, Document], on_delete: str
 ) -> None:
     old_book, new_book = books
     old, last = rendered(old_book)
@@ -941,7 +947,7 @@ def test_user_text_survives_any_upstream_change(
 @PROPERTY
 @given(book_changes())
 def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
-    books: tuple[Book, Book],
+    books: tuple[Document, Document],
 ) -> None:
     old_book, new_book = books
     old, last = rendered(old_book)
@@ -959,7 +965,7 @@ def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
 @pytest.mark.slow  # 500 examples: 20 to 30 s each
 @PROPERTY
 @given(book_changes())
-def test_adopting_a_note_already_in_step_changes_nothing(books: tuple[Book, Book]) -> None:
+def test_adopting_a_note_already_in_step_changes_nothing(books: tuple[Document, Document]) -> None:
     _, book = books
     note, new = rendered(book)
     result = merge_note(note.text, adopt_layout(note.text, new), new, on_delete="keep")

@@ -40,6 +40,7 @@ shrinks a failure (slow: minutes; add ``-p no:timeout``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -66,10 +67,10 @@ from readwise_sync.engine.report import SyncReport
 from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.client import ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
-from readwise_sync.readwise.wire import Book
 from readwise_sync.store.state import NoteRecord, State
 
 from .conftest import TOKEN, note_files
+from .factories import document
 
 EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "300"))
 STEPS = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_STEPS", "15"))
@@ -181,12 +182,12 @@ class Outcomes(Silent):
     def __init__(self, outcomes: dict[int, Outcome | Skip]) -> None:
         self.outcomes = outcomes
 
-    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+    def decided(self, book_id: str, outcome: Outcome | Skip) -> None:
         if outcome != TO_WRITE:
-            self.outcomes[book_id] = outcome
+            self.outcomes[int(book_id)] = outcome
 
-    def written(self, book_id: int, outcome: Outcome) -> None:
-        self.outcomes[book_id] = outcome
+    def written(self, book_id: str, outcome: Outcome) -> None:
+        self.outcomes[int(book_id)] = outcome
 
 
 class SyncMachine(RuleBasedStateMachine):
@@ -244,11 +245,12 @@ class SyncMachine(RuleBasedStateMachine):
 
     def layout(self, bid: int) -> dict[str, Any]:
         with State.open(self.db) as state:
-            return state.load_layout(bid) or {}
+            return state.load_layout(str(bid)) or {}
 
     def records(self) -> dict[int, NoteRecord]:
         with State.open(self.db) as state:
-            return state.load_notes(self.books)
+            notes = state.load_notes([str(bid) for bid in self.books])
+            return {int(bid): record for bid, record in notes.items()}
 
     def new_highlight(self, bid: int, words: str, location: int, **extra: Any) -> None:
         hid = max(self.highlights, default=1000) + 1
@@ -520,7 +522,7 @@ class SyncMachine(RuleBasedStateMachine):
         is that book's to the tool again: at a name the book holds, a note with nothing
         against it is; at a name it let go of, the title property must be its alone."""
         with State.open(self.db) as state:
-            record = state.load_paths().get(book.bid)
+            record = state.load_paths().get(str(book.bid))
         if record is None or record[0] != path:
             return False
         if record[1]:
@@ -573,8 +575,8 @@ class SyncMachine(RuleBasedStateMachine):
         before = note_files(self.vault)
         records = self.records()
         with State.open(self.db) as state:
-            stored = {bid: state.load_book_data(bid) for bid in self.books}
-            layouts = {bid: state.load_layout(bid) or {} for bid in self.books}
+            stored = {bid: state.load_record(str(bid)) for bid in self.books}
+            layouts = {bid: state.load_layout(str(bid)) or {} for bid in self.books}
         since = len(self.fake.requests)
         outcomes: dict[int, Outcome | Skip] = {}
         if kind == "rerender":
@@ -630,7 +632,7 @@ class SyncMachine(RuleBasedStateMachine):
             # Moved away: fine only if nothing in it says whose it is any more (its last
             # text, a block the tool wrote there, a link of the book as the tool knew it).
             text = before[str(book.path)]
-            data = stored[book.bid] or {"highlights": []}
+            data = json.loads(stored[book.bid] or b'{"highlights": []}')
             clues = [f"asin={book.asin}&"] if book.asin else []
             clues += [f"({h['url']})" for h in data["highlights"] if h.get("url")]
             clues += [block for _, block in layouts[book.bid].get("blocks", [])]
@@ -698,7 +700,7 @@ class SyncMachine(RuleBasedStateMachine):
                 assert got == want, f"{path}: highlight {hid} ({why}) appears {got} times"
             # (4) a note the user never edited is a fresh rendering
             if not book.touched:
-                fresh = RENDERER.render_note(Book.model_validate(book.seen)).text
+                fresh = RENDERER.render_note(document(book.seen)).text
                 assert text == fresh, f"{path}: untouched, yet not a fresh rendering"
             # the state follows a note the tool wrote at its new place
             if before.get(path) != text:
@@ -936,16 +938,11 @@ _FOUND_CASES = {
         ("move_note", {"how": "freed", "pick": 288, "which": 4022}),
         ("sync_full", {}),
     ],
-}  # fmt: skip
-
-
-# Found and not settled: the same ambiguity both times. Two editions share what is left of
-# an emptied note; the user deleted one edition's note and emptied the other's, still at
-# its own path. Content alone can't tell that from the other edition's note moved onto
-# that path (a case fixed earlier, where keeping it merged two editions), so the sync
-# gives the note up as missing; no word is lost, but it is no longer synced. Telling
-# them apart would take more than content: the file's identity when last written, say.
-_OPEN_CASES = {
+    # Two editions share what is left of an emptied note; the user deleted one edition's
+    # note and emptied the other's, still at its own path. Content alone can't tell that
+    # from the other edition's note moved onto that path (where keeping it would merge two
+    # editions), so the sync gave the note up as missing. The file's identity (device and
+    # inode, recorded at each write) tells them apart: it is the file written there.
     "an emptied note is given up while another edition's note was deleted": [
         ('library', {'counts': [3, 1], 'words': "alpha gamma 'q' alpha",
             'kindle': [False, False]}),
@@ -997,10 +994,9 @@ _OPEN_CASES = {
         ("move_note", {"how": "inbox", "pick": 7162, "which": 1000000}),
         ("sync_twice", {}),
     ],
-    # Found by a random run of 1,500 x 25 in the session that split the engine; the
-    # release before (fa9dea5) fails it the same way. A book's note freed by a move, then
-    # deleted while a second book's is freed, and rerendered: the note of book 102 is at
-    # its recorded path, yet the sync calls it deleted. Not yet settled.
+    # A book's note freed by a move, then deleted while a second book's is freed, and
+    # rerendered: the note of book 102 is at its recorded path, yet the sync called it
+    # deleted. Its file identity says it is the very file written there.
     "a note at its recorded path is called deleted after two freed moves": [
         ("library", {"counts": [2, 2], "words": "naïve", "kindle": [False, True]}),
         ("update_book", {"pick": 7862, "touch": True, "what": "category",
@@ -1045,9 +1041,3 @@ def replay(steps: list[tuple[str, dict[str, Any]]]) -> None:
 @pytest.mark.parametrize("case", sorted(_FOUND_CASES))
 def test_case_found_by_the_machine(case: str) -> None:
     replay(_FOUND_CASES[case])
-
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="open: see _OPEN_CASES")
-@pytest.mark.parametrize("case", sorted(_OPEN_CASES))
-def test_open_case_found_by_the_machine(case: str) -> None:
-    replay(_OPEN_CASES[case])

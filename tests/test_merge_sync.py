@@ -297,7 +297,7 @@ def test_state_records_the_new_path_of_a_moved_note(settings: Settings, fake: Fa
     fake.add_highlight(38100452, text="x", location=9000)
     sync_once(settings)
     with State.open(state_db_path(settings.state_dir, vault)) as state:
-        assert state.load_notes([38100452])[38100452].path == "Walden notes.md"
+        assert state.load_notes(["38100452"])["38100452"].path == "Walden notes.md"
 
 
 def test_the_readme_example_of_an_edited_note_is_true(tmp_path: Path) -> None:

@@ -82,7 +82,9 @@ def test_a_current_database_is_left_as_it_is(tmp_path: Path) -> None:
     assert db.total_changes == changes
 
 
-def test_a_schema_1_database_opens_as_schema_2_with_its_notes_plain(tmp_path: Path) -> None:
+def test_a_schema_1_database_opens_as_the_current_schema_with_its_notes_plain(
+    tmp_path: Path,
+) -> None:
     """Schema 1 kept no layouts: every note it wrote was a plain rendering."""
     path = tmp_path / "v1.sqlite3"
     db = sqlite3.connect(path, isolation_level=None)
@@ -95,8 +97,10 @@ def test_a_schema_1_database_opens_as_schema_2_with_its_notes_plain(tmp_path: Pa
     )
     db.close()
     with State.open(path) as state:
-        (record,) = state.load_notes([7]).values()
+        (record,) = state.load_notes(["7"]).values()
     assert (record.path, record.hash, record.render_hash) == ("A.md", "h7", "h7")
     assert record.was_plain
     db = sqlite3.connect(path)
-    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert rows(db, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)
+    ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import socket
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ import pytest
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
 from readwise_sync.app.wiring import sync_once
+from readwise_sync.domain import Document
 from readwise_sync.engine.decisions import Change, Decision, Leave, Outcome, Skip, Write
 from readwise_sync.engine.owners import Owners, text_hash
 from readwise_sync.engine.plan import Planner, RunOptions
@@ -32,7 +32,7 @@ from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
 
 from .conftest import note_files
-from .factories import library
+from .factories import document, library
 
 LATER = "2026-06-01T10:00:00Z"  # after the source's clock: a change the next sync sees
 
@@ -55,12 +55,6 @@ def source(records: list[dict[str, Any]]) -> MemorySource:
     return MemorySource.of(Book.model_validate(r) for r in records)
 
 
-@pytest.fixture
-def local(vault: Path, tmp_path: Path) -> Settings:
-    """Settings with no token and no server: a sync from a source needs neither."""
-    return Settings(vault=vault, state_dir=tmp_path / "state", timezone="Europe/Madrid")
-
-
 def edited(record: dict[str, Any], number: int = 0, at: str = LATER, **changes: Any) -> Book:
     """The book with one highlight changed in Readwise ``at`` (later than the source's
     clock, unless a sync saw a later change already)."""
@@ -70,7 +64,7 @@ def edited(record: dict[str, Any], number: int = 0, at: str = LATER, **changes: 
 
 
 @pytest.fixture
-def synced(local: Settings, source: MemorySource) -> dict[int, str]:
+def synced(local: Settings, source: MemorySource) -> dict[str, str]:
     """A first sync done: each book's note path."""
     report = sync_once(local, source=source)
     assert len(report.created) == 4
@@ -97,14 +91,15 @@ def renderer(settings: Settings) -> Renderer:
     return Renderer(settings.template_dir, settings.tzinfo())
 
 
-def decide(settings: Settings, book: Book, **options: Any) -> Decision:
-    """The planner's decision for ``book``, over the vault and state as they are."""
+def decide(settings: Settings, wire: Book | Document, **options: Any) -> Decision:
+    """The planner's decision for ``wire``, over the vault and state as they are."""
+    book = wire if isinstance(wire, Document) else document(wire)
     with opened(settings) as (vault, state):
         before = note_files(vault.root)
         planner = Planner(
             vault, state, lambda: renderer(settings), RunOptions(**options), Owners(vault, state)
         )
-        record = state.load_notes([book.user_book_id]).get(book.user_book_id)
+        record = state.load_notes([book.id]).get(book.id)
         decision = planner.plan(book, record)
         assert note_files(vault.root) == before  # planning writes nothing
         return decision
@@ -125,38 +120,38 @@ def test_a_new_book_without_highlights_is_left_empty(
     local: Settings, records: list[dict[str, Any]]
 ) -> None:
     bare = Book.model_validate({**records[0], "highlights": []})
-    assert decide(local, bare) == Leave(1, Skip.EMPTY)
+    assert decide(local, bare) == Leave("1", Skip.EMPTY)
 
 
 def test_a_book_as_last_synced_is_left_unchanged(
-    local: Settings, source: MemorySource, synced: dict[int, str]
+    local: Settings, source: MemorySource, synced: dict[str, str]
 ) -> None:
-    assert decide(local, source.library[2]) == Leave(2, Skip.UNCHANGED)
+    assert decide(local, source.library[2]) == Leave("2", Skip.UNCHANGED)
 
 
 def test_a_book_deleted_in_readwise_keeps_its_note(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     gone = Book.model_validate({**records[1], "is_deleted": True})
-    assert decide(local, gone) == Leave(2, Skip.DELETED_UPSTREAM, synced[2])
+    assert decide(local, gone) == Leave("2", Skip.DELETED_UPSTREAM, synced["2"])
 
 
 def test_a_changed_book_whose_note_is_untouched_is_rewritten(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
-    on_disk = (local.vault / synced[1]).read_text(encoding="utf-8")
+    on_disk = (local.vault / synced["1"]).read_text(encoding="utf-8")
     decision = decide(local, edited(records[0], text="Reworded in Readwise."))
     assert isinstance(decision, Write) and decision.change is Change.REWRITE
-    assert decision.path == synced[1] and decision.base == text_hash(on_disk)
+    assert decision.path == synced["1"] and decision.base == text_hash(on_disk)
     assert "Reworded in Readwise." in decision.text and not decision.on_disk
 
 
 def test_a_changed_book_whose_note_the_user_edited_is_merged(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
-    note = local.vault / synced[1]
+    note = local.vault / synced["1"]
     note.write_text(note.read_text(encoding="utf-8") + "\nMy own thoughts.\n", encoding="utf-8")
     decision = decide(local, edited(records[0], text="Reworded in Readwise."))
     assert isinstance(decision, Write) and decision.change is Change.MERGE
@@ -165,10 +160,10 @@ def test_a_changed_book_whose_note_the_user_edited_is_merged(
 
 
 def test_a_highlight_both_sides_changed_is_a_conflict(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
-    note = local.vault / synced[1]
+    note = local.vault / synced["1"]
     first = records[0]["highlights"][0]["text"]
     note.write_text(
         note.read_text(encoding="utf-8").replace(first, "My rewording."), encoding="utf-8"
@@ -181,36 +176,36 @@ def test_a_highlight_both_sides_changed_is_a_conflict(
 
 
 def test_a_note_the_user_deleted_is_not_recreated_unless_asked(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
-    (local.vault / synced[1]).unlink()
+    (local.vault / synced["1"]).unlink()
     book = edited(records[0], text="Reworded in Readwise.")
-    assert decide(local, book) == Leave(1, Skip.MISSING, synced[1], "is gone")
+    assert decide(local, book) == Leave("1", Skip.MISSING, synced["1"], "is gone")
     again = decide(local, book, recreate_deleted=True)
     assert isinstance(again, Write) and again.change is Change.CREATE
-    assert again.path == synced[1]
+    assert again.path == synced["1"]
 
 
 def test_a_moved_note_is_followed(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
     (local.vault / "Elsewhere").mkdir()
-    (local.vault / synced[1]).rename(local.vault / "Elsewhere" / "Mine.md")
+    (local.vault / synced["1"]).rename(local.vault / "Elsewhere" / "Mine.md")
     decision = decide(local, edited(records[0], text="Reworded in Readwise."))
     assert isinstance(decision, Write) and decision.change is Change.REWRITE
-    assert (decision.path, decision.moved_from) == ("Elsewhere/Mine.md", synced[1])
+    assert (decision.path, decision.moved_from) == ("Elsewhere/Mine.md", synced["1"])
 
 
 def test_a_note_saved_moments_ago_is_left_for_the_next_run(
-    local: Settings, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     assert local.vault is not None
-    note = local.vault / synced[1]
+    note = local.vault / synced["1"]
     note.write_text(note.read_text(encoding="utf-8") + "\nTyping…\n", encoding="utf-8")
     book = edited(records[0], text="Reworded in Readwise.")
-    assert decide(local, book, quiet_period=3600) == Leave(1, Skip.JUST_SAVED, synced[1])
+    assert decide(local, book, quiet_period=3600) == Leave("1", Skip.JUST_SAVED, synced["1"])
     assert Skip.JUST_SAVED.retried and not Skip.MISSING.retried
 
 
@@ -242,47 +237,47 @@ class Recorder:
     """A Progress that keeps every outcome it hears, in order."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, int, Outcome | Skip]] = []
+        self.events: list[tuple[str, str, Outcome | Skip]] = []
 
     def page(self, page: PageIn) -> None:
         pass
 
-    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+    def decided(self, book_id: str, outcome: Outcome | Skip) -> None:
         self.events.append(("decided", book_id, outcome))
 
-    def written(self, book_id: int, outcome: Outcome) -> None:
+    def written(self, book_id: str, outcome: Outcome) -> None:
         self.events.append(("written", book_id, outcome))
 
 
 def test_outcomes_reach_progress_typed_never_as_bare_strings(
-    local: Settings, source: MemorySource, records: list[dict[str, Any]], synced: dict[int, str]
+    local: Settings, source: MemorySource, records: list[dict[str, Any]], synced: dict[str, str]
 ) -> None:
     recorder = Recorder()
     source.put(edited(records[0], text="Reworded in Readwise."))
     source.put(edited(records[1]).model_copy(update={"is_deleted": True}))
     sync_once(local, source=source, progress=recorder)
     assert all(type(outcome) in (Outcome, Skip) for _, _, outcome in recorder.events)
-    assert ("decided", 1, Outcome.TO_WRITE) in recorder.events
-    assert ("decided", 2, Skip.DELETED_UPSTREAM) in recorder.events
-    assert ("written", 1, Outcome.UPDATED) in recorder.events
+    assert ("decided", "1", Outcome.TO_WRITE) in recorder.events
+    assert ("decided", "2", Skip.DELETED_UPSTREAM) in recorder.events
+    assert ("written", "1", Outcome.UPDATED) in recorder.events
 
 
 def test_a_note_changed_after_its_decision_is_planned_again_before_it_is_written(
     local: Settings,
     records: list[dict[str, Any]],
-    synced: dict[int, str],
+    synced: dict[str, str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The re-plan step of the apply phase re-reads the note and decides again from the
     user's latest text: their edit is merged, not found by the guarded rename."""
     assert local.vault is not None
-    note = local.vault / synced[1]
+    note = local.vault / synced["1"]
     recorder = Recorder()
     caplog.set_level(logging.INFO)
     with opened(local) as (vault, state):
         run = Run(vault, state, lambda: renderer(local), RunOptions(), SyncReport(), recorder)
         try:
-            (planned,) = run.plan_page([edited(records[0], text="Reworded in Readwise.")])
+            (planned,) = run.plan_page([document(edited(records[0], text="Reworded in Readwise."))])
             assert planned.change is Change.REWRITE
             note.write_text(note.read_text(encoding="utf-8") + "\nLate words.\n", encoding="utf-8")
             run.write_page([planned])
@@ -294,4 +289,4 @@ def test_a_note_changed_after_its_decision_is_planned_again_before_it_is_written
     assert decided == [Outcome.TO_WRITE, Outcome.TO_WRITE]  # decided, then once more
     assert "changed while this sync ran; deciding again" in caplog.text
     assert "changed while it was being written" not in caplog.text
-    assert run.report.updated == [synced[1]] and run.report.copies == []
+    assert run.report.updated == [synced["1"]] and run.report.copies == []

@@ -14,19 +14,19 @@ import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from readwise_sync.domain import Document
 from readwise_sync.errors import ConfigError
 from readwise_sync.notes.markdown import filter_yaml, filter_yaml_quote
 from readwise_sync.notes.render import Renderer, filter_date, filter_pluralize
-from readwise_sync.readwise.wire import Book
 
 from .conftest import SAMPLE_NOTE, need_shared
-from .factories import demo_book
+from .factories import demo_document, document
 
 MADRID = ZoneInfo("Europe/Madrid")
 UTC_ZONE = ZoneInfo("UTC")
 
 
-def make_book(highlights: list[dict[str, Any]] | None = None, **kw: Any) -> Book:
+def make_book(highlights: list[dict[str, Any]] | None = None, **kw: Any) -> Document:
     raw: dict[str, Any] = {
         "user_book_id": 7,
         "title": "A Title",
@@ -35,10 +35,10 @@ def make_book(highlights: list[dict[str, Any]] | None = None, **kw: Any) -> Book
         **kw,
     }
     raw["highlights"] = [{"id": 100 + i, **h} for i, h in enumerate(highlights or [])]
-    return Book.model_validate(raw)
+    return document(raw)
 
 
-def render(book: Book, tz: Any = MADRID, **kw: Any) -> str:
+def render(book: Document, tz: Any = MADRID, **kw: Any) -> str:
     return Renderer(tz=tz, **kw).render_note(book).text
 
 
@@ -48,7 +48,7 @@ def frontmatter(text: str) -> Any:
     return yaml.safe_load(text[4:end])
 
 
-def only_block(book: Book) -> str:
+def only_block(book: Document) -> str:
     (block,) = Renderer(tz=MADRID).render_note(book).blocks.values()
     return block
 
@@ -62,7 +62,7 @@ def test_demo_book_renders_the_sample_note_byte_for_byte() -> None:
     assert lines[1] == "author: [[Antonio Ortiz]]"
     # The one intended difference: the sample's unquoted [[...]] is a YAML flow list.
     lines[1] = 'author: "[[Antonio Ortiz]]"'
-    note = Renderer(tz=MADRID).render_note(demo_book(45210733))
+    note = Renderer(tz=MADRID).render_note(demo_document(45210733))
     assert note.text.encode("utf-8") == "\n".join(lines).encode("utf-8")
     assert frontmatter(note.text)["author"] == "[[Antonio Ortiz]]"
     assert len(note.blocks) == 19
@@ -123,7 +123,7 @@ def test_frontmatter_parses_back_to_the_values(title: str, author: str, category
         "category": category,
         "highlights": [{"id": 1, "text": "t", "highlighted_at": "2024-11-18T10:00:00Z"}],
     }
-    book = Book.model_validate(json.loads(json.dumps(raw)))
+    book = document(json.loads(json.dumps(raw)))
     assert book.title == via_json(title)
     assert book.category == via_json(category)
     text = render(book)
@@ -359,7 +359,7 @@ def test_highlights_in_location_order_and_only_live_ones() -> None:
         ]
     )
     note = Renderer(tz=MADRID).render_note(book)
-    assert list(note.blocks) == [103, 105, 100, 101]
+    assert list(note.blocks) == ["103", "105", "100", "101"]
     body = note.text.split("## Highlights\n", 1)[1]
     assert body == "- first\n- second\n- third\n- last, no location\n"
     assert "deleted" not in note.text and "discarded" not in note.text
@@ -368,7 +368,7 @@ def test_highlights_in_location_order_and_only_live_ones() -> None:
 
 
 def test_blocks_are_the_live_highlights_of_the_demo() -> None:
-    book = demo_book(45210733)
+    book = demo_document(45210733)
     note = Renderer(tz=MADRID).render_note(book)
     assert set(note.blocks) == {h.id for h in book.live_highlights()}
     for block in note.blocks.values():
@@ -428,7 +428,7 @@ def test_template_dir_overrides_one_section(tmp_path: Path) -> None:
     )
     book = make_book([{"text": "One."}, {"text": "Two."}])
     note = Renderer(template_dir=tmp_path, tz=MADRID).render_note(book)
-    assert note.blocks == {100: "* One. [100]", 101: "* Two. [101]"}
+    assert note.blocks == {"100": "* One. [100]", "101": "* Two. [101]"}
     assert note.text.endswith("## Highlights\n* One. [100]\n* Two. [101]\n")
     assert "## Metadata\n- Author: [[An Author]]\n" in note.text  # defaults for the rest
     assert 'title: "A Title"' in note.text
@@ -452,8 +452,8 @@ def test_highlight_template_sees_jinja_globals_and_other_templates(tmp_path: Pat
         make_book([{"text": "One."}, {"text": "Two."}])
     )
     assert note.blocks == {
-        100: "- 3 odd 1 One. (A Title) [0, 1]",
-        101: "- 3 odd 1 Two. (A Title) [0, 1]",
+        "100": "- 3 odd 1 One. (A Title) [0, 1]",
+        "101": "- 3 odd 1 Two. (A Title) [0, 1]",
     }
     assert note.text.endswith("## Highlights\n" + "\n".join(note.blocks.values()) + "\n")
 

@@ -22,7 +22,7 @@ WALDEN = "Readwise/Books/Walden.md"
 QUIET = "The mass of men lead lives of QUIET desperation."
 
 
-def retry_list(settings: Settings) -> list[int]:
+def retry_list(settings: Settings) -> list[str]:
     assert settings.vault is not None
     with State.open(state_db_path(settings.state_dir, settings.vault)) as state:
         return state.load_retry()
@@ -71,7 +71,7 @@ def test_a_note_left_after_three_attempts_is_fetched_again(
     user_saves_at_every_swap(monkeypatch, "Walden.md", times=100)
     report = sync_once(settings)
     assert WALDEN in report.skipped_busy
-    assert retry_list(settings) == [WALDEN_ID]
+    assert retry_list(settings) == [str(WALDEN_ID)]
     monkeypatch.undo()
     sync_once(settings)  # the user stopped typing; nothing else changed in Readwise
     text = (vault / WALDEN).read_text()

@@ -21,11 +21,16 @@ from .conftest import TOKEN, fast_client
 from .factories import library
 
 
-def books_of(source: Source, since: datetime | None, retry: list[int] | None = None) -> dict:
+def books_of(source: Source, since: datetime | None, retry: list[str] | None = None) -> dict:
     """Each document the source sends as changed, by id, with its highlight ids."""
     sent = [d for batch in source.changes(since, retry or []) for d in batch.documents]
-    assert len({d.user_book_id for d in sent}) == len(sent)  # each document once
-    return {d.user_book_id: sorted(h.id for h in d.highlights) for d in sent}
+    assert len({d.id for d in sent}) == len(sent)  # each document once
+    return {d.id: sorted(h.id for h in d.highlights) for d in sent}
+
+
+def ids_of(book: Book) -> dict[str, list[str]]:
+    """What :func:`books_of` gives for ``book`` alone."""
+    return {str(book.user_book_id): sorted(str(h.id) for h in book.highlights)}
 
 
 @pytest.fixture
@@ -67,17 +72,13 @@ def test_a_change_sends_its_document_whole_and_the_cursor_moves_on(
         changed = Book.model_validate(server.books()[3])
         server.update_highlight(changed.highlights[0].id, text="changed")
         again = ExportV2Source(client)
-        assert books_of(again, http_cursor) == {
-            changed.user_book_id: sorted(h.id for h in changed.highlights)
-        }
+        assert books_of(again, http_cursor) == ids_of(changed)
     edited = Book.model_validate(records[3])
     first = edited.highlights[0].model_copy(
         update={"text": "changed", "updated_at": first_cursor + timedelta(minutes=1)}
     )
     memory.put(edited.model_copy(update={"highlights": [first, *edited.highlights[1:]]}))
-    assert books_of(memory, first_cursor) == {
-        edited.user_book_id: sorted(h.id for h in edited.highlights)
-    }
+    assert books_of(memory, first_cursor) == ids_of(edited)
     later = memory.cursor(first_cursor)
     assert later is not None and later > first_cursor
     assert books_of(memory, later) == {}
@@ -86,7 +87,7 @@ def test_a_change_sends_its_document_whole_and_the_cursor_moves_on(
 def test_retried_documents_come_whole_even_unchanged(records: list[dict[str, object]]) -> None:
     memory = MemorySource.of([Book.model_validate(r) for r in records])
     cursor = memory.cursor(None)
-    assert set(books_of(memory, cursor, retry=[4, 9])) == {4, 9}
+    assert set(books_of(memory, cursor, retry=["4", "9"])) == {"4", "9"}
 
 
 def test_documents_by_id_are_whole_and_once(
@@ -94,12 +95,12 @@ def test_documents_by_id_are_whole_and_once(
 ) -> None:
     memory = MemorySource.of([Book.model_validate(r) for r in records])
     with fast_client(server) as client:
-        over_http = ExportV2Source(client).documents([5, 2, 5, 999])
-    in_memory = memory.documents([5, 2, 5, 999])
+        over_http = ExportV2Source(client).documents(["5", "2", "5", "999"])
+    in_memory = memory.documents(["5", "2", "5", "999"])
     for got in (over_http, in_memory):
-        assert sorted(d.user_book_id for d in got) == [2, 5]  # 999 is nowhere: left out
-    assert {d.user_book_id: len(d.highlights) for d in over_http} == {
-        d.user_book_id: len(d.highlights) for d in in_memory
+        assert sorted(d.id for d in got) == ["2", "5"]  # 999 is nowhere: left out
+    assert {d.id: len(d.highlights) for d in over_http} == {
+        d.id: len(d.highlights) for d in in_memory
     }
 
 

@@ -58,19 +58,19 @@ def test_pending_then_written(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with state.transaction():
             state.save_pending(
-                7, "Readwise/Books/A.md", "readwise/books/a.md", "h1", "h1", {"blocks": []}
+                "7", "Readwise/Books/A.md", "readwise/books/a.md", "h1", "h1", {"blocks": []}
             )
-        record = state.load_notes([7, 8])[7]
+        record = state.load_notes(["7", "8"])["7"]
         assert record.hash is None and record.pending_hash == "h1"
         assert record.is_ours("h1") and not record.is_ours("h2")
         assert state.is_path_taken("readwise/books/a.md")
         with state.transaction():
-            state.save_written(7, {"user_book_id": 7, "title": "A"})
-        record = state.load_notes([7])[7]
+            state.save_written("7", b'{"user_book_id": 7, "title": "A"}')
+        record = state.load_notes(["7"])["7"]
         assert (record.hash, record.pending_hash) == ("h1", None)
         assert record.was_plain
-        assert state.load_layout(7) == {"blocks": []}
-        assert state.load_book_data(7) == {"user_book_id": 7, "title": "A"}
+        assert state.load_layout("7") == {"blocks": []}
+        assert state.load_record("7") == b'{"user_book_id": 7, "title": "A"}'
         assert state.count_notes() == 1
 
 
@@ -78,8 +78,8 @@ def test_data_packed_by_an_earlier_version_still_reads(tmp_path: Path) -> None:
     """Earlier versions packed with zlib; an upgrade must not lose the stored books."""
     book = {"user_book_id": 7, "title": "Caf\u00e9", "highlights": [{"id": 1, "text": "x" * 500}]}
     with State.open(tmp_path / "v.sqlite3") as state, state.transaction():
-        state.save_pending(7, "A.md", "a.md", "h1", "h1", {"blocks": []})
-        state.save_written(7, book)
+        state.save_pending("7", "A.md", "a.md", "h1", "h1", {"blocks": []})
+        state.save_written("7", json.dumps(book).encode())
     db = sqlite3.connect(tmp_path / "v.sqlite3")
     (blob,) = db.execute("SELECT data FROM notes").fetchone()
     assert blob[:4] == b"\x28\xb5\x2f\xfd"  # zstd now
@@ -88,9 +88,9 @@ def test_data_packed_by_an_earlier_version_still_reads(tmp_path: Path) -> None:
     db.commit()
     db.close()
     with State.open(tmp_path / "v.sqlite3") as state:
-        assert state.load_book_data(7) == book
-        assert state.load_layout(7) == {"blocks": [1]}
-        assert [json.loads(raw) for raw in next(state.iter_book_json())] == [book]  # rerender
+        assert json.loads(state.load_record("7") or b"") == book
+        assert state.load_layout("7") == {"blocks": [1]}
+        assert [json.loads(raw) for raw in next(state.iter_records())] == [book]  # rerender
 
 
 def test_opening_an_up_to_date_state_writes_nothing(tmp_path: Path) -> None:
@@ -107,29 +107,34 @@ def test_opening_an_up_to_date_state_writes_nothing(tmp_path: Path) -> None:
 
 def test_a_released_path_is_listed_as_let_go_and_may_be_held_by_another(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state, state.transaction():
-        state.save_pending(1, "A.md", "a.md", "h1", "h1", {"blocks": []})
-        state.save_written(1, {"user_book_id": 1})
-        state.release_path(1)
-        state.save_pending(2, "A.md", "a.md", "h2", "h2", {"blocks": []})
-        state.save_written(2, {"user_book_id": 2})
-        assert state.load_paths() == {1: ("A.md", False), 2: ("A.md", True)}
-        assert state.path_holder("a.md") == 2
+        state.save_pending("1", "A.md", "a.md", "h1", "h1", {"blocks": []})
+        state.save_written("1", b'{"user_book_id": 1}')
+        state.release_path("1")
+        state.save_pending("2", "A.md", "a.md", "h2", "h2", {"blocks": []})
+        state.save_written("2", b'{"user_book_id": 2}')
+        assert state.load_paths() == {"1": ("A.md", False), "2": ("A.md", True)}
+        assert state.path_holder("a.md") == "2"
+        # the first document's note found again at its path: it holds the path once more,
+        # and the one that took it meanwhile lets go of it
+        state.save_pending("1", "A.md", "a.md", "h3", "h3", {"blocks": []})
+        assert state.load_paths() == {"1": ("A.md", True), "2": ("A.md", False)}
+        assert state.path_holder("a.md") == "1"
 
 
 def test_transaction_rolls_back_on_error(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with pytest.raises(RuntimeError), state.transaction():
-            state.save_pending(7, "A.md", "a.md", "h1", "h1", {})
+            state.save_pending("7", "A.md", "a.md", "h1", "h1", {})
             raise RuntimeError("killed")
-        assert state.load_notes([7]) == {}
+        assert state.load_notes(["7"]) == {}
 
 
 def test_many_ids_load_in_chunks(tmp_path: Path) -> None:
     with State.open(tmp_path / "v.sqlite3") as state:
         with state.transaction():
             for i in range(1200):
-                state.save_pending(i, f"{i}.md", f"{i}.md", "h", "h", {})
-        assert len(state.load_notes(range(1500))) == 1200
+                state.save_pending(str(i), f"{i}.md", f"{i}.md", "h", "h", {})
+        assert len(state.load_notes(str(i) for i in range(1500))) == 1200
 
 
 def test_one_database_per_vault(tmp_path: Path) -> None:
@@ -149,11 +154,12 @@ def test_lookups_a_sync_makes_per_note_use_an_index(tmp_path: Path) -> None:
     with closing(sqlite3.connect(tmp_path / "s.db")) as db:
         queries = {
             "by hash": (
-                "SELECT book_id FROM notes WHERE hash = ? OR pending_hash = ?",
+                "SELECT doc_id FROM notes WHERE hash = ? OR pending_hash = ?",
                 ("a", "a"),
             ),
-            "by path": ("SELECT 1 FROM notes WHERE path_key = ?", ("a",)),
-            "by book": ("SELECT * FROM notes WHERE book_id = ?", (1,)),
+            "by path": ("SELECT 1 FROM notes WHERE path_key = ? AND released = 0", ("a",)),
+            "by document": ("SELECT * FROM notes WHERE doc_id = ?", ("1",)),
+            "conflicts": ("SELECT * FROM conflicts WHERE doc_id = ?", ("1",)),
         }
         for name, (sql, args) in queries.items():
             plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", args))

@@ -21,11 +21,11 @@ from readwise_sync.engine.decisions import Leave, Outcome, Skip, Write
 from readwise_sync.engine.owners import text_hash
 from readwise_sync.engine.progress import IN_REPORT, Progress
 from readwise_sync.engine.report import Ledger, highlights_changed
-from readwise_sync.errors import OutsideVault, ReadOnlyNote
+from readwise_sync.errors import OutsideVault, ReadOnlyNote, VaultError
 from readwise_sync.notes import naming
-from readwise_sync.store.packing import unpack
+from readwise_sync.store.packing import unpack_json
 from readwise_sync.store.state import State
-from readwise_sync.store.vault import StagedNote, Vault
+from readwise_sync.store.vault import FileId, StagedNote, Vault
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Applier:
         self.report = ledger.report
         self.progress = progress
         self.stop = stop
-        self._staging: dict[int, StagedNote | Exception] = {}  # book id -> its staged text
+        self._staging: dict[str, StagedNote | Exception] = {}  # book id -> its staged text
         self._staged_any = False
 
     # -- staging ------------------------------------------------------------------------------
@@ -90,7 +90,7 @@ class Applier:
         staged = [note for note in self._staging.values() if isinstance(note, StagedNote)]
         self.vault.make_durable(staged)
 
-    def unstage(self, book_id: int) -> None:
+    def unstage(self, book_id: str) -> None:
         staged = self._staging.pop(book_id, None)
         if isinstance(staged, StagedNote):
             self.vault.discard([staged])
@@ -104,6 +104,12 @@ class Applier:
             self.vault.remove_new_empty_folders()
             with self.state.transaction():
                 self.state.mark_writing(False)
+
+    def _file_id(self, path: str) -> FileId | None:
+        try:
+            return self.vault.file_id(path)
+        except (OSError, VaultError):  # not knowing which file it is costs that evidence only
+            return None
 
     def changed_since_decided(self, decision: Write) -> bool:
         """Whether the note is no longer what the decision was made from (the user may
@@ -138,14 +144,15 @@ class Applier:
         again = self._put_in_place(writes, done, staged)
         for number in sorted(done):
             self._count(writes[number], changed=not writes[number].on_disk)
-        # 3. confirm
+        # 3. confirm, with which file each note is now (the evidence a rename keeps)
+        files = {number: self._file_id(writes[number].path) for number in done}
         now = datetime.now(UTC).isoformat()
         with self.state.transaction():
             for number, decision in enumerate(writes):
                 if number not in done:
                     self.state.drop_pending(decision.book_id)
                     continue
-                self.state.save_written(decision.book_id, decision.data)
+                self.state.save_written(decision.book_id, decision.data, files[number])
                 self.state.save_conflicts(decision.book_id, decision.path, decision.conflicts, now)
             self.state.mark_writing(bool(self._staging))  # later pages' files wait still
         return Applied(again)
@@ -210,8 +217,8 @@ class Applier:
         if decision.created:  # a new note: all its highlights are new
             report.highlights_changed += decision.highlights
         else:
-            before = self.state.load_book_data(decision.book_id)
-            report.highlights_changed += highlights_changed(before, unpack(decision.data))
+            before = self.state.load_record(decision.book_id)
+            report.highlights_changed += highlights_changed(before, unpack_json(decision.data))
         dry = report.dry_run
         verb = ("would create" if decision.created else "would update") if dry else outcome.value
         # A dry run's report prints this very line: the terminal needn't show it twice.

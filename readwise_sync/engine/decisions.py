@@ -19,9 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from readwise_sync.domain import Document
 from readwise_sync.engine.owners import text_hash
 from readwise_sync.notes.merge import Layout
-from readwise_sync.readwise.wire import Book
 from readwise_sync.store.packing import Packed, pack
 
 
@@ -84,7 +84,7 @@ class Write:
     temporary file once it is staged; ``text`` is then empty.)
     """
 
-    book_id: int
+    book_id: str
     data: Packed  # the book, as the state keeps it
     highlights: int  # live highlights in the book
     path: str
@@ -113,7 +113,7 @@ class Write:
 class Leave:
     """A decision to leave a document's note as it is."""
 
-    book_id: int
+    book_id: str
     reason: Skip
     path: str | None = None  # the note concerned, when there is one
     detail: str = ""  # the message that tells of it, when it is one of its own
@@ -128,7 +128,7 @@ Decision = Write | Leave
 
 
 def write(
-    book: Book,
+    book: Document,
     path: str,
     text: str,
     render_hash: str,
@@ -143,8 +143,8 @@ def write(
 ) -> Write:
     """A write of ``text`` for ``book`` at ``path``."""
     return Write(
-        book.user_book_id,
-        pack(book.model_dump_json().encode()),
+        book.id,
+        pack(book.record),
         len(book.live_highlights()),
         path,
         text,

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
+from readwise_sync.domain import Document
 from readwise_sync.notes import identity, naming
 from readwise_sync.notes.identity import (
     Authorship,
@@ -32,9 +34,9 @@ from readwise_sync.notes.identity import (
 )
 from readwise_sync.notes.locate import NoteEntry, NoteIndex, describe_note
 from readwise_sync.notes.merge import Layout
-from readwise_sync.readwise.wire import Book
+from readwise_sync.readwise.convert import from_record
 from readwise_sync.store.state import NoteRecord, State
-from readwise_sync.store.vault import Vault
+from readwise_sync.store.vault import FileId, Vault
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,8 @@ class Search:
     """What the run's search of the vault found."""
 
     index: NoteIndex  # the notes no book holds (claimed from as books take them)
-    moved: Mapping[int, str]  # book id -> where its note is now, away from its path
-    freed: tuple[int, ...]  # the books whose paths are free now: the state is told so
+    moved: Mapping[str, str]  # book id -> where its note is now, away from its path
+    freed: tuple[str, ...]  # the books whose paths are free now: the state is told so
 
 
 @dataclass
@@ -58,8 +60,9 @@ class _Read:
     tracked notes found at their books' paths."""
 
     entries: list[NoteEntry]
-    verdicts: dict[int, Verdict]
-    doubts: dict[int, Evidence]  # the verdicts waiting for the search: their evidence
+    verdicts: dict[str, Verdict]
+    doubts: dict[str, Evidence]  # the verdicts waiting for the search: their evidence
+    files: dict[tuple[int, int], tuple[str, FileId]]  # (device, inode) -> that note
 
 
 class Owners:
@@ -73,8 +76,8 @@ class Owners:
         self._authorship: Authorship | None = None  # built on first need
 
     @property
-    def moved(self) -> Mapping[int, str]:
-        """Book id -> where its note went, as the search found it (empty before it ran)."""
+    def moved(self) -> Mapping[str, str]:
+        """Document id -> where its note went, as the search found it (empty before it ran)."""
         return self._search.moved if self._search is not None else {}
 
     def index(self) -> NoteIndex:
@@ -128,7 +131,12 @@ class Owners:
         )
         verdict = identity.judge(evidence)
         if isinstance(verdict, NeedsLibrary):
-            evidence = replace(evidence, library=self._library(record, evidence.digest))
+            here = self._file(record.path) if record.file is not None else None
+            evidence = replace(
+                evidence,
+                library=self._library(record, evidence.digest),
+                same_file=here is not None and here.same_file(record.file),
+            )
             verdict = identity.judge(evidence)
         return evidence, verdict
 
@@ -158,9 +166,9 @@ class Owners:
                 not isinstance(verdict, Ours) and records[book_id].hash is not None
             ):
                 lost.append(records[book_id])
-        found = self._find(index, lost)
+        found = self._find(index, lost, read.files)
         # The books whose note is nowhere else keep their path and the note at it.
-        kept: set[int] = set()
+        kept: set[str] = set()
         for book_id, verdict in read.verdicts.items():
             doubt = read.doubts.get(book_id)
             if doubt is not None:
@@ -175,18 +183,21 @@ class Owners:
         return Search(index, moved, freed)
 
     def _read_vault(
-        self, tracked: dict[int, tuple[str, bool]], records: dict[int, NoteRecord]
+        self, tracked: dict[str, tuple[str, bool]], records: dict[str, NoteRecord]
     ) -> _Read:
         """Read every note once: its evidence goes to the index's entries, and each
         tracked note found at its book's path is judged, while its text is here."""
-        at: dict[str, list[int]] = {}  # path -> the books recorded there
+        at: dict[str, list[str]] = {}  # path -> the books recorded there
         for book_id, (path, _) in tracked.items():
             at.setdefault(path, []).append(book_id)
-        read = _Read([], {}, {})
+        read = _Read([], {}, {}, {})
         for path in self.vault.iter_notes():
             text = self._read(path)
             if text is None:
                 continue
+            file = self._file(path)
+            if file is not None:
+                read.files[file.device, file.inode] = (path, file)
             # Only the evidence stays in memory, not the text (see NoteEntry).
             read.entries.append(describe_note(path, text, keep_text=False))
             holders = [b for b in at.get(path, ()) if tracked[b][1]]
@@ -200,14 +211,16 @@ class Owners:
                     read.doubts[book_id] = evidence
         return read
 
-    def _find(self, index: NoteIndex, lost: Iterable[NoteRecord]) -> dict[int, str]:
+    def _find(self, index: NoteIndex, lost: Iterable[NoteRecord], files: _Files) -> dict[str, str]:
         """Where the notes that left their paths are now (each claimed for its book)."""
-        found: dict[int, str] = {}
+        found: dict[str, str] = {}
         # Strongest evidence first, for all of them: a note moved untouched is its book's
-        # before any other book may recognise it by a shared piece or title.
+        # before any other book may recognise it by a shared piece or title; the very
+        # file the tool wrote (a rename keeps it), untouched, before a copy of its text.
         unresolved = []
         for record in lost:
-            path = index.find_exact((record.hash, record.pending_hash))
+            path = _same_file(index, record, files, Counter())
+            path = path or index.find_exact((record.hash, record.pending_hash))
             if path is not None:
                 index.claim(path)
                 found[record.book_id] = path
@@ -218,15 +231,22 @@ class Owners:
             {record.book_id: self.pieces(record, blocks_only=True) for record in unresolved}
         )
         for record in unresolved:
-            data = self.state.load_book_data(record.book_id)
-            path = index.find(
-                Book.model_validate(data or {"user_book_id": record.book_id}),
-                piece_hits=hits[record.book_id],
-            )
+            path = _same_file(index, record, files, hits[record.book_id])
+            if path is None:
+                data = self.state.load_record(record.book_id)
+                known = from_record(data) if data is not None else Document(record.book_id)
+                path = index.find(known, piece_hits=hits[record.book_id])
             if path is not None:
                 index.claim(path)
                 found[record.book_id] = path
         return found
+
+    def _file(self, path: str) -> FileId | None:
+        try:
+            return self.vault.file_id(path)
+        except Exception as exc:  # a path the vault refuses: no evidence from it
+            log.debug("no file identity for %s: %s", path, exc)
+            return None
 
     def _read(self, path: str) -> str | None:
         try:
@@ -250,12 +270,12 @@ class Owners:
                 pieces.append(layout.sections.get("preamble", ""))
         return [piece for piece in pieces if piece]
 
-    def written_for_another(self, text: str, book_id: int) -> bool:
+    def written_for_another(self, text: str, book_id: str) -> bool:
         """Whether the tool wrote this note for another book (see
         :meth:`~readwise_sync.notes.identity.Authorship.written_for_another`)."""
         return self.authorship().written_for_another(text, book_id)
 
-    def owners_of(self, text: str) -> set[int]:
+    def owners_of(self, text: str) -> set[str]:
         """The books whose blocks (as the tool last wrote them) stand in this text."""
         return self.authorship().owners_of(text)
 
@@ -267,7 +287,7 @@ class Owners:
             self._authorship = Authorship.of((b, Layout.from_json(s)) for b, s in layouts)
         return self._authorship
 
-    def _lost(self, book_id: int) -> bool:
+    def _lost(self, book_id: str) -> bool:
         """Whether a book's note went from the path it holds since the last sync. (A book
         that let go of its path lost its note before, when this one was still known.)"""
         record = self.state.load_notes([book_id]).get(book_id)
@@ -284,6 +304,23 @@ class Owners:
         """A book took this note in this run: no other book may find it."""
         if self._search is not None:
             self._search.index.claim(path)
+
+
+_Files = dict[tuple[int, int], tuple[str, FileId]]
+
+
+def _same_file(
+    index: NoteIndex, record: NoteRecord, files: _Files, hits: Counter[str]
+) -> str | None:
+    """The note that is the very file the tool last wrote for this record, if no book has
+    taken it: untouched since, or holding some of the record's blocks (an inode freed by
+    a deleted note may be another file's now; that one holds nothing of this book's)."""
+    if record.file is None:
+        return None
+    path, file = files.get((record.file.device, record.file.inode), ("", None))
+    if not path or path not in index.entries:
+        return None
+    return path if file is not None and (file.untouched(record.file) or hits[path]) else None
 
 
 def _settled(verdict: Verdict) -> Settled:

@@ -7,8 +7,8 @@ names chosen in this run are kept here, beside those the state gives to books.
 
 from __future__ import annotations
 
+from readwise_sync.domain import Document
 from readwise_sync.notes import naming
-from readwise_sync.readwise.wire import Book
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.vault import Vault
 
@@ -29,7 +29,7 @@ class Paths:
         """A decision given up (its note is decided again): its name is free again."""
         self.claimed.discard(naming.name_key(path))
 
-    def held_by_another(self, record: NoteRecord, holder: int | None) -> bool:
+    def held_by_another(self, record: NoteRecord, holder: str | None) -> bool:
         """``holder``: the book the state gives the record's path to now."""
         if holder is not None:
             return holder != record.book_id
@@ -39,17 +39,17 @@ class Paths:
     def _is_taken(self, key: str) -> bool:
         return key in self.claimed or self.state.is_path_taken(key)
 
-    def default(self, book: Book, occupied: set[str] | None = None) -> str:
+    def default(self, book: Document, occupied: set[str] | None = None) -> str:
         """The book's name in its folder, free of every name a book holds (and ``occupied``)."""
         return naming.note_relpath(
             self.folder,
             book.category,
             book.display_title,
-            book_id=book.user_book_id,
+            book_id=book.id,
             is_taken=lambda key: self._is_taken(key) or key in (occupied or ()),
         )
 
-    def new(self, book: Book, default: str | None = None, *, free: bool = False) -> str:
+    def new(self, book: Document, default: str | None = None, *, free: bool = False) -> str:
         """A free name for a new note, claimed: not a book's, and no file there either.
         (``free``: the caller just saw that no file is at ``default``.)"""
         occupied: set[str] = set()

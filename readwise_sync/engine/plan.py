@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from readwise_sync.domain import Document
 from readwise_sync.engine.decisions import Change, Decision, Leave, Skip, Write, write
 from readwise_sync.engine.owners import Owners, text_hash
 from readwise_sync.engine.paths import Paths
@@ -32,7 +33,6 @@ from readwise_sync.notes.merge import (
     layout_frontmatter,
     merge_note,
 )
-from readwise_sync.readwise.wire import Book
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.vault import Vault
 
@@ -63,18 +63,18 @@ def layout_of(rendered: RenderedNote) -> Layout:
 class _Rendering:
     """A book rendered by the current templates: what a write of it starts from."""
 
-    book: Book
+    book: Document
     text: str
     render_hash: str
     layout: Layout
 
     @classmethod
-    def of(cls, book: Book, rendered: RenderedNote) -> _Rendering:
+    def of(cls, book: Document, rendered: RenderedNote) -> _Rendering:
         return cls(book, rendered.text, text_hash(rendered.text), layout_of(rendered))
 
     @property
-    def book_id(self) -> int:
-        return self.book.user_book_id
+    def book_id(self) -> str:
+        return self.book.id
 
     def created(self, path: str) -> Write:
         count = len(self.book.live_highlights())
@@ -100,8 +100,8 @@ class Planner:
         self.paths = Paths(vault, state, options.folder)
         # Merged even when their rendering is unchanged: their note settled a conflict, or
         # the user resolved one (see resolving).
-        self.remerge: set[int] = set()
-        self.chosen: dict[int, Layout] = {}  # resolve: the layout to merge by, per book
+        self.remerge: set[str] = set()
+        self.chosen: dict[str, Layout] = {}  # resolve: the layout to merge by, per book
         self._make_renderer = renderer
         self._renderer: Renderer | None = None
 
@@ -112,30 +112,28 @@ class Planner:
             self._renderer = self._make_renderer()
         return self._renderer
 
-    def _render(self, book: Book) -> _Rendering:
+    def _render(self, book: Document) -> _Rendering:
         return _Rendering.of(book, self.renderer().render_note(book))
 
-    def plan(self, book: Book, record: NoteRecord | None) -> Decision:
+    def plan(self, book: Document, record: NoteRecord | None) -> Decision:
         """The decision for one book; a note that cannot be read or reached is left."""
         try:
             return self._plan(book, record)
         except OutsideVault as exc:
-            return Leave(
-                book.user_book_id, Skip.OUTSIDE_VAULT, exc.path or book.display_title, str(exc)
-            )
+            return Leave(book.id, Skip.OUTSIDE_VAULT, exc.path or book.display_title, str(exc))
         except UnreadableNote as exc:
-            return Leave(book.user_book_id, Skip.FAILED, exc.path or book.display_title, str(exc))
+            return Leave(book.id, Skip.FAILED, exc.path or book.display_title, str(exc))
 
-    def _plan(self, book: Book, record: NoteRecord | None) -> Decision:
+    def _plan(self, book: Document, record: NoteRecord | None) -> Decision:
         if book.is_deleted:
             path = None if record is None else record.path
-            return Leave(book.user_book_id, Skip.DELETED_UPSTREAM, path)
+            return Leave(book.id, Skip.DELETED_UPSTREAM, path)
         new = self._render(book)
         if record is None:
             return self._plan_new(new)
         unchanged = record.pending_hash is None and record.render_hash == new.render_hash
-        if unchanged and book.user_book_id not in self.remerge:
-            return Leave(book.user_book_id, Skip.UNCHANGED)  # no need to even read the note
+        if unchanged and book.id not in self.remerge:
+            return Leave(book.id, Skip.UNCHANGED)  # no need to even read the note
         current = self._read_recorded(book, record)
         if isinstance(current, Leave):
             return current
@@ -147,14 +145,14 @@ class Planner:
         path, current = lost
         return self._plan_text(new, record, path, current, moved_from=record.path)
 
-    def _read_recorded(self, book: Book, record: NoteRecord) -> Leave | str | None:
+    def _read_recorded(self, book: Document, record: NoteRecord) -> Leave | str | None:
         """The note at the book's recorded path, if it still is the book's."""
         path = record.path
         if self.vault.dataless(path):  # reading it would wait for a download
-            return Leave(book.user_book_id, Skip.OFFLOADED, path)
+            return Leave(book.id, Skip.OFFLOADED, path)
         current = self.vault.read_text(path)
         if current is None and self.vault.has_placeholder(path):
-            return Leave(book.user_book_id, Skip.OFFLOADED, path)
+            return Leave(book.id, Skip.OFFLOADED, path)
         holder = self.state.path_holder(naming.name_key(path))
         if current is not None and self.paths.held_by_another(record, holder):
             # This book let go of the path (its note went missing) and another book's
@@ -164,15 +162,15 @@ class Planner:
             return None
         if current is None:
             return None
-        released = holder != book.user_book_id
+        released = holder != book.id
         verdict = self.owners.judge(record, current, released=released)
         if verdict is None:
             # Nothing in it says whose it is, at the path the book holds: its own note
             # (emptied by the user, say) unless the book's note turns up elsewhere.
             self.owners.index()
-            verdict = book.user_book_id not in self.owners.moved
+            verdict = book.id not in self.owners.moved
         if not verdict:
-            log.info("%s no longer holds the note of book %d", path, book.user_book_id)
+            log.info("%s no longer holds the note of book %s", path, book.id)
             return None
         return current
 
@@ -263,7 +261,7 @@ class Planner:
         book = new.book
         if not book.live_highlights():
             # nothing to show yet; the note comes with the first highlight
-            return Leave(book.user_book_id, Skip.EMPTY)
+            return Leave(book.id, Skip.EMPTY)
         candidate = self.owners.index().find(book, by_title=True) if self.options.adopt else None
         default = self.paths.default(book)
         default_exists = self.vault.exists(default) or self.vault.has_placeholder(default)
@@ -277,7 +275,7 @@ class Planner:
         current = None
         if candidate is not None:
             current = self.vault.read_text(candidate)  # the index keeps no texts
-            if current is None or self.owners.written_for_another(current, book.user_book_id):
+            if current is None or self.owners.written_for_another(current, book.id):
                 # Gone since, or the tool wrote it for another book: that book's note,
                 # moved and edited, never one to adopt (another edition may share its
                 # title).
@@ -291,7 +289,9 @@ class Planner:
         self.owners.claim(candidate)
         return self._adopted(new, candidate, current)
 
-    def plan_whole(self, book: Book, record: NoteRecord | None, earlier: Write | None) -> Decision:
+    def plan_whole(
+        self, book: Document, record: NoteRecord | None, earlier: Write | None
+    ) -> Decision:
         """A book sent in pieces over pages, decided again from all of it; ``earlier``:
         the decision made from its first piece."""
         if earlier is None or record is not None:
@@ -332,6 +332,6 @@ class Planner:
         self.paths.release(decision.path)
 
 
-def _said(book: Book) -> dict[int, Said]:
+def _said(book: Document) -> dict[str, Said]:
     """What Readwise has for each highlight: what adoption checks a bullet against."""
     return {h.id: Said((h.text, h.note or "")) for h in book.live_highlights()}

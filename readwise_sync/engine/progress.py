@@ -51,12 +51,12 @@ class Progress(Protocol):
     def page(self, page: PageIn) -> None:
         """A page of the export came in (before its documents are decided)."""
 
-    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+    def decided(self, book_id: str, outcome: Outcome | Skip) -> None:
         """A document was decided: :data:`TO_WRITE`, ``UNCHANGED``, or why it is left
         alone (a :class:`Skip`). A document decided again (it changed meanwhile) is
         reported again."""
 
-    def written(self, book_id: int, outcome: Outcome) -> None:
+    def written(self, book_id: str, outcome: Outcome) -> None:
         """A decided note was put in place: ``created``, ``updated`` or ``unchanged``
         (its file already held the text)."""
 
@@ -67,10 +67,10 @@ class Silent:
     def page(self, page: PageIn) -> None:
         pass
 
-    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+    def decided(self, book_id: str, outcome: Outcome | Skip) -> None:
         pass
 
-    def written(self, book_id: int, outcome: Outcome) -> None:
+    def written(self, book_id: str, outcome: Outcome) -> None:
         pass
 
 
@@ -87,8 +87,8 @@ class Tally:
     highlights: int = 0
     total: int | None = None  # highlights in the whole export, when the export says
     to_write: int = 0
-    _decisions: dict[int, Outcome | Skip] = field(default_factory=dict, repr=False)
-    _written: set[int] = field(default_factory=set, repr=False)
+    _decisions: dict[str, Outcome | Skip] = field(default_factory=dict, repr=False)
+    _written: set[str] = field(default_factory=set, repr=False)
 
     @property
     def decided_count(self) -> int:
@@ -108,13 +108,13 @@ class Tally:
             log.info("page %d: %s, %s", self.pages, _documents(page.documents), self._highlights())
         self.changed()
 
-    def decided(self, book_id: int, outcome: Outcome | Skip) -> None:
+    def decided(self, book_id: str, outcome: Outcome | Skip) -> None:
         before = self._decisions.get(book_id)
         self._decisions[book_id] = outcome
         self.to_write += (outcome == TO_WRITE) - (before == TO_WRITE)
         self.changed()
 
-    def written(self, book_id: int, outcome: Outcome) -> None:
+    def written(self, book_id: str, outcome: Outcome) -> None:
         if outcome in WRITTEN:
             self._written.add(book_id)
         self.changed()

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from readwise_sync.domain import Highlight
 from readwise_sync.engine.decisions import LEFT_FOR_NEXT_RUN, Change, Decision, Leave, Skip
 from readwise_sync.engine.progress import IN_REPORT
+from readwise_sync.readwise.convert import from_record
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +91,20 @@ class SyncReport:
         return data
 
 
-def highlights_changed(before: dict[str, Any] | None, after: dict[str, Any]) -> int:
-    """The highlights added, changed or removed between two versions of a book (as the
-    state keeps them): live ones only, a change to ``updated_at`` alone is none."""
+def highlights_changed(before: bytes | None, after: bytes) -> int:
+    """The highlights added, changed or removed between two records of a document (as
+    the state keeps them): live ones only, a change to ``updated_at`` alone is none."""
 
-    def live(book: dict[str, Any] | None) -> dict[Any, dict[str, Any]]:
-        highlights = (book or {}).get("highlights") or []
+    if before == after:  # a rerender's, say: nothing to read to know that
+        return 0
+
+    def live(record: bytes | None) -> dict[str, Highlight]:
+        if record is None:
+            return {}
         return {
-            h.get("id"): {k: v for k, v in h.items() if k != "updated_at"}
-            for h in highlights
-            if not (h.get("is_deleted") or h.get("is_discard"))
+            h.id: h._replace(updated_at=None)
+            for h in from_record(record).highlights
+            if not h.is_deleted
         }
 
     old, new = live(before), live(after)
@@ -111,7 +117,7 @@ class Ledger:
     """The account of one run: its report, and the documents to fetch again."""
 
     report: SyncReport
-    retry: set[int] = field(default_factory=set)  # books that failed: fetched by the next run
+    retry: set[str] = field(default_factory=set)  # books that failed: fetched by the next run
     hold_cursor: bool = False  # a record without an id failed: keep the cursor back
 
     def present(self, decision: Decision) -> None:
@@ -122,7 +128,7 @@ class Ledger:
             self._left(decision)
         elif decision.change is Change.ADOPT:
             self.report.adopted.append(decision.path)
-            log.info("%s: adopted as the note of Readwise book %d", decision.path, decision.book_id)
+            log.info("%s: adopted as the note of Readwise book %s", decision.path, decision.book_id)
         elif decision.change is Change.CONFLICT:
             count = len(decision.conflicts)
             log.warning(
@@ -139,7 +145,7 @@ class Ledger:
         elif reason is Skip.MISSING:
             self.report.skipped_missing.append(path)
             log.warning(
-                "%s %s and the note of book %d is nowhere else in the vault; not recreated",
+                "%s %s and the note of book %s is nowhere else in the vault; not recreated",
                 path,
                 leave.detail,
                 leave.book_id,
@@ -160,7 +166,7 @@ class Ledger:
         elif reason is Skip.FAILED:
             self.failed(leave.book_id, path, leave.detail)
 
-    def failed(self, book_id: int | None, what: str, why: str) -> None:
+    def failed(self, book_id: str | None, what: str, why: str) -> None:
         """One document could not be synced: reported, retried next run, the rest go on."""
         log.warning("%s", why, extra=IN_REPORT)
         self.report.failed.append((what, why))

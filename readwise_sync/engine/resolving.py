@@ -32,7 +32,7 @@ class Waiting:
     """One recorded conflict, with the three texts to decide between. ``gone``: the note
     is nowhere in the vault any more (the user deleted it, and so the piece)."""
 
-    book_id: int
+    book_id: str
     path: str
     versions: Versions
     standing: Standing
@@ -45,8 +45,8 @@ class Waiting:
 class Settling:
     """What a run does with the conflicts the notes settled since they were recorded."""
 
-    remerge: list[int]  # books whose note settled one: merged again, that clears it
-    gone: list[int]  # books whose note was deleted: their conflicts are forgotten
+    remerge: list[str]  # books whose note settled one: merged again, that clears it
+    gone: list[str]  # books whose note was deleted: their conflicts are forgotten
 
 
 class _Notes:
@@ -56,14 +56,14 @@ class _Notes:
     def __init__(self, state: State, vault: Vault) -> None:
         self.state, self.vault = state, vault
         self.owners: Owners | None = None
-        self.found: dict[int, _Note] = {}
+        self.found: dict[str, _Note] = {}
 
-    def note(self, book_id: int, path: str) -> _Note:
+    def note(self, book_id: str, path: str) -> _Note:
         if book_id not in self.found:
             self.found[book_id] = self._locate(book_id, path)
         return self.found[book_id]
 
-    def _locate(self, book_id: int, path: str) -> _Note:
+    def _locate(self, book_id: str, path: str) -> _Note:
         text = _read(self.vault, path)
         there = text is not None or self.vault.exists(path) or self.vault.has_placeholder(path)
         if not there:
@@ -149,7 +149,7 @@ def settling(state: State, vault: Vault) -> Settling:
     return Settling(sorted(remerge), sorted(gone))
 
 
-def forget(state: State, books: list[int]) -> None:
+def forget(state: State, books: list[str]) -> None:
     """Drop the conflicts of notes the user deleted."""
     with state.transaction():
         for book_id in books:
@@ -175,7 +175,7 @@ class Choice:
     """What ``resolve`` recorded: the book, the conflicts settled, and whether its note
     is gone (then nothing is left to write)."""
 
-    book_id: int
+    book_id: str
     blocks: list[str]
     gone: bool
     # What the merge of the note goes by instead of the recorded layout; it reaches the

@@ -38,8 +38,8 @@ from readwise_sync.engine.progress import SILENT, PageIn, Progress
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.engine.sync import Run
 from readwise_sync.errors import Interrupted, ReadwiseSyncError
+from readwise_sync.readwise.convert import from_record
 from readwise_sync.readwise.source import Source
-from readwise_sync.readwise.wire import Book
 from readwise_sync.store.lock import VaultLock
 from readwise_sync.store.spool import Spool, read_ahead
 from readwise_sync.store.state import State
@@ -132,7 +132,7 @@ def run_sync(
 
 
 def _fetch_and_write(
-    run: Run, space: Workspace, source: Source, cursor: datetime | None, retry: Sequence[int]
+    run: Run, space: Workspace, source: Source, cursor: datetime | None, retry: Sequence[str]
 ) -> None:
     """Plan every page as it arrives, then apply the decisions, page by page."""
     began = time.perf_counter()
@@ -150,7 +150,7 @@ def _fetch_and_write(
                 run.progress.page(PageIn(len(batch.documents), sent, batch.count))
                 spool.add(run.plan_page(batch.documents))
             for skipped in source.unread:
-                run.ledger.failed(skipped.book_id, skipped.what, f"{skipped}; left out")
+                run.ledger.failed(_text_id(skipped.book_id), skipped.what, f"{skipped}; left out")
             if run.split:
                 _plan_split_books(run, spool, source)
             decided = time.perf_counter()
@@ -212,10 +212,14 @@ def _settle_conflicts(run: Run, settled: resolving.Settling) -> None:
     brought, as they came (see ``remerge``); the rest here, from the stored data. The
     conflicts of a note the user deleted go with it."""
     books = [b for b in settled.remerge if b not in run.seen]
-    stored = (run.state.load_book_data(book_id) for book_id in books)
-    run.sync_page(Book.model_validate(data) for data in stored if data is not None)
+    stored = (run.state.load_record(book_id) for book_id in books)
+    run.sync_page(from_record(data) for data in stored if data is not None)
     if settled.gone and not run.report.dry_run:
         resolving.forget(run.state, settled.gone)
+
+
+def _text_id(number: int | None) -> str | None:
+    return None if number is None else str(number)
 
 
 def resolve(
@@ -230,9 +234,9 @@ def resolve(
     run.planner.remerge.add(choice.book_id)
     if choice.layout is not None:
         run.planner.chosen[choice.book_id] = choice.layout
-    data = None if choice.gone else space.state.load_book_data(choice.book_id)
+    data = None if choice.gone else space.state.load_record(choice.book_id)
     try:
-        run.sync_page([Book.model_validate(data)] if data is not None else [])
+        run.sync_page([from_record(data)] if data is not None else [])
     finally:
         run.abandon()
     report.finished_at = datetime.now(UTC)
@@ -246,8 +250,8 @@ def rerender(space: Workspace, *, dry_run: bool = False) -> SyncReport:
     settled = resolving.settling(space.state, space.vault)
     run.planner.remerge.update(settled.remerge)
     try:
-        for batch in space.state.iter_book_json():
-            run.sync_page(Book.parse_json(data) for data in batch)
+        for batch in space.state.iter_records():
+            run.sync_page(from_record(data) for data in batch)
         _settle_conflicts(run, settled)  # all stored books went above: forgets the deleted
     finally:
         run.abandon()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from readwise_sync.domain import Document
 from readwise_sync.engine.apply import Applier
 from readwise_sync.engine.decisions import Change, Decision, Leave, Skip, Write
 from readwise_sync.engine.owners import Owners
@@ -29,10 +30,9 @@ from readwise_sync.engine.plan import Planner, RunOptions
 from readwise_sync.engine.progress import SILENT, Progress
 from readwise_sync.engine.report import Ledger, SyncReport
 from readwise_sync.errors import Interrupted, UnreadableNote
-from readwise_sync.readwise.incremental import union
-from readwise_sync.readwise.wire import Book
+from readwise_sync.readwise.convert import from_record
 from readwise_sync.store.lock import VaultLock
-from readwise_sync.store.packing import unpack
+from readwise_sync.store.packing import unpack_json
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.vault import Vault
 
@@ -68,12 +68,12 @@ class Run:
         owners = Owners(vault, state, dry_run=report.dry_run)
         self.planner = Planner(vault, state, renderer, options, owners)
         self.applier = Applier(vault, state, self.ledger, progress, stop)
-        self.seen: set[int] = set()  # books decided in this run
-        self.split: set[int] = set()  # books met again on a later page
-        self.superseded: set[int] = set()  # decided again whole: their first decision is void
+        self.seen: set[str] = set()  # books decided in this run
+        self.split: set[str] = set()  # books met again on a later page
+        self.superseded: set[str] = set()  # decided again whole: their first decision is void
 
     @property
-    def retry(self) -> set[int]:
+    def retry(self) -> set[str]:
         return self.ledger.retry
 
     def check_stop(self) -> None:
@@ -88,34 +88,34 @@ class Run:
 
     # -- planning -----------------------------------------------------------------------------
 
-    def sync_page(self, books: Iterable[Book]) -> None:
+    def sync_page(self, books: Iterable[Document]) -> None:
         """Decide and write one batch of books."""
         self.write_page(self.plan_page(books))
 
-    def plan_page(self, books: Iterable[Book]) -> list[Write]:
+    def plan_page(self, books: Iterable[Document]) -> list[Write]:
         """Decide what to do with each book; what needs no write is reported at once.
         A book met on an earlier page too is left for :meth:`plan_whole`."""
         self.check_stop()
-        books = [book for book in union(books) if self._first_time(book.user_book_id)]
+        books = [book for book in books if self._first_time(book.id)]
         self.report.books_seen += len(books)
-        records = self.state.load_notes(book.user_book_id for book in books)
-        decisions = (self.planner.plan(book, records.get(book.user_book_id)) for book in books)
+        records = self.state.load_notes(book.id for book in books)
+        decisions = (self.planner.plan(book, records.get(book.id)) for book in books)
         return [write for write in map(self._decided, decisions) if write is not None]
 
-    def _first_time(self, book_id: int) -> bool:
+    def _first_time(self, book_id: str) -> bool:
         if book_id in self.seen:
             self.split.add(book_id)  # sent in pieces over pages: decided whole at the end
             return False
         self.seen.add(book_id)
         return True
 
-    def plan_whole(self, books: list[Book], earlier: dict[int, Write]) -> list[Write]:
+    def plan_whole(self, books: list[Document], earlier: dict[str, Write]) -> list[Write]:
         """Decide again, from the whole book, each book the export sent in pieces over
         pages; ``earlier`` holds what was decided from its first piece, which is dropped."""
-        records = self.state.load_notes(book.user_book_id for book in books)
+        records = self.state.load_notes(book.id for book in books)
         writes: list[Write] = []
         for book in books:
-            book_id = book.user_book_id
+            book_id = book.id
             self.applier.unstage(book_id)
             self.superseded.add(book_id)
             first = earlier.get(book_id)
@@ -177,7 +177,7 @@ class Run:
     def _replan(self, decision: Write) -> Write | None:
         self.applier.unstage(decision.book_id)
         self.planner.forget(decision)
-        book = Book.model_validate(unpack(decision.data))
+        book = from_record(unpack_json(decision.data))
         record: NoteRecord | None = self.state.load_notes([decision.book_id]).get(decision.book_id)
         again = self.planner.plan(book, record)
         if isinstance(again, Write):

@@ -55,9 +55,9 @@ def _body(text: str) -> tuple[str | None, str]:
     return split_frontmatter(text.replace("\r\n", "\n"))
 
 
-def _highlight(block_id: str) -> int | None:
+def _highlight(block_id: str) -> str | None:
     kind, _, ident = block_id.partition(":")
-    return int(ident) if kind == "h" and ident.lstrip("-").isdigit() else None
+    return ident if kind == "h" and ident else None
 
 
 def versions(text: str, layout: Layout, block_id: str, upstream: str) -> Versions:

@@ -3,10 +3,12 @@ book, and the verdict. Pure: evidence in, a verdict out; nothing is read here.
 
 Evidence for the book: our exact text; a block the tool wrote for it; its metadata
 section or title property, when no other book has the same. Evidence against: another
-book's exact text, blocks, metadata section or title (its note, moved onto this path);
-a book sharing what is left of it (two editions share title and metadata) that lost its
-own note since the last sync, and whose note is nowhere else in the vault (it may be
-that one, moved here).
+book's exact text, blocks, metadata section or title (its note, moved onto this path).
+When neither pieces nor the exact text tell, the file itself may: the very file the tool
+last wrote at the path (same device and inode, so edited in place) is the book's, even
+emptied. Failing that too: a book sharing what is left of it (two editions share title
+and metadata) that lost its own note since the last sync, and whose note is nowhere
+else in the vault, may have moved it here.
 
 Nothing either way (:class:`Unknown`), at a path the book still holds, means the note
 is its own unless its note is found elsewhere (the user may well have deleted every
@@ -35,16 +37,16 @@ class Authorship:
     block, and the books of each title property and each metadata section (two editions
     of a book may share them)."""
 
-    blocks: PieceIndex[int] = field(default_factory=PieceIndex)
-    titles: Mapping[str, frozenset[int]] = field(default_factory=dict)
-    preambles: Mapping[str, frozenset[int]] = field(default_factory=dict)
+    blocks: PieceIndex[str] = field(default_factory=PieceIndex)
+    titles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    preambles: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, layouts: Iterable[tuple[int, Layout]]) -> Authorship:
+    def of(cls, layouts: Iterable[tuple[str, Layout]]) -> Authorship:
         """From every book's last layout (a block written twice is the last one's)."""
-        blocks: PieceIndex[int] = PieceIndex()
-        titles: dict[str, set[int]] = {}
-        preambles: dict[str, set[int]] = {}
+        blocks: PieceIndex[str] = PieceIndex()
+        titles: dict[str, set[str]] = {}
+        preambles: dict[str, set[str]] = {}
         for book_id, layout in layouts:
             for block in layout.blocks.values():
                 blocks.add(block, book_id)
@@ -58,7 +60,7 @@ class Authorship:
             {preamble: frozenset(ids) for preamble, ids in preambles.items()},
         )
 
-    def owners_of(self, text: str) -> set[int]:
+    def owners_of(self, text: str) -> set[str]:
         """The books whose blocks are top-level bullets of this note exactly as the tool
         last wrote them, continuation lines and all: a paragraph the user indented under
         a pasted block makes it theirs, no evidence of that block's book."""
@@ -66,9 +68,9 @@ class Authorship:
         owners = (self.blocks.owner_of(block) for block in bullet_blocks_of(body))
         return {owner for owner in owners if owner is not None}
 
-    def sharing(self, book_id: int, layouts: Iterable[Layout]) -> frozenset[int]:
+    def sharing(self, book_id: str, layouts: Iterable[Layout]) -> frozenset[str]:
         """The other books with a metadata section or title property of these layouts."""
-        shared: set[int] = set()
+        shared: set[str] = set()
         for layout in layouts:
             if preamble := layout.sections.get("preamble", ""):
                 shared |= self.preambles.get(preamble, frozenset())
@@ -76,7 +78,7 @@ class Authorship:
                 shared |= self.titles.get(title, frozenset())
         return frozenset(shared - {book_id})
 
-    def others_in(self, text: str, book_id: int, sharing: Iterable[int] = ()) -> bool:
+    def others_in(self, text: str, book_id: str, sharing: Iterable[str] = ()) -> bool:
         """Whether the text holds the metadata section or title property the tool wrote
         for another book, one this book does not share (that book's note, moved here)."""
         mine = {book_id, *sharing}
@@ -86,7 +88,7 @@ class Authorship:
             for piece, owners in owners_by_piece.items()
         )
 
-    def written_for_another(self, text: str, book_id: int) -> bool:
+    def written_for_another(self, text: str, book_id: str) -> bool:
         """Whether the tool wrote this note for another book: its blocks, its metadata
         section or its title property are in it. Such a note is never adopted: it is
         that book's, moved and edited (another edition may share the title)."""
@@ -97,29 +99,32 @@ class Authorship:
 class Library:
     """What the state says beyond the book's own record, asked for by :class:`NeedsLibrary`."""
 
-    hash_owners: frozenset[int]  # the books whose last text (or pending one) is this note's
+    hash_owners: frozenset[str]  # the books whose last text (or pending one) is this note's
     layouts: tuple[Layout, ...]  # what the tool last wrote here, and was about to write
     authorship: Authorship
     # Of the books sharing a title or metadata section with this one (see
     # Authorship.sharing: the others are not looked at), those whose note went from the
     # path they hold since the last sync.
-    lost: frozenset[int] = frozenset()
+    lost: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class Evidence:
     """What is known of one note at a book's recorded path."""
 
-    book_id: int
+    book_id: str
     path: str  # the book's recorded path, where this note is
     text: str  # as read
     digest: str  # of the text as read
     written: tuple[str | None, ...]  # the hashes of the texts the tool wrote here last
     released: bool = False  # the book let go of the path (its note went missing earlier)
     library: Library | None = None
+    # The file is the one the tool last wrote here (same device and inode: edited in
+    # place, or moved away and back), as the filesystem tells; given with the library.
+    same_file: bool = False
     # The vault's search, once run: where it found each note that left its path (a book
     # missing from it: found nowhere).
-    found: Mapping[int, str] | None = None
+    found: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ class NeedsSearch:
     """Ask again with :attr:`Evidence.found`: these editions, which share what is left
     of the note, lost their own since the last sync; one may have been moved here."""
 
-    editions: frozenset[int]
+    editions: frozenset[str]
 
 
 Settled = Ours | NotOurs | Unknown
@@ -176,6 +181,8 @@ def judge(evidence: Evidence) -> Verdict:
         return verdict
     if evidence.released:
         return NotOurs("nothing for it, at a path it let go of")
+    if evidence.same_file:
+        return Ours("the very file the tool wrote here")
     who, book_id = library.authorship, evidence.book_id
     sharing = who.sharing(book_id, library.layouts)
     if who.others_in(text, book_id, sharing):
@@ -183,7 +190,7 @@ def judge(evidence: Evidence) -> Verdict:
     return _by_search(evidence, library.lost & sharing)
 
 
-def _by_pieces(book_id: int, text: str, library: Library) -> Ours | NotOurs | None:
+def _by_pieces(book_id: str, text: str, library: Library) -> Ours | NotOurs | None:
     """What the pieces the tool wrote say: a block of ours, our own metadata section or
     title property, or another book's blocks."""
     who = library.authorship
@@ -202,7 +209,7 @@ def _by_pieces(book_id: int, text: str, library: Library) -> Ours | NotOurs | No
     return None
 
 
-def _by_search(evidence: Evidence, lost: frozenset[int]) -> Verdict:
+def _by_search(evidence: Evidence, lost: frozenset[str]) -> Verdict:
     if not lost:
         return Unknown()
     if evidence.found is None:

@@ -24,11 +24,11 @@ class Layout:
 
     frontmatter: dict[str, str] = field(default_factory=dict)
     sections: dict[str, str] = field(default_factory=dict)
-    blocks: dict[int, str] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)
     rendered: dict[str, str] = field(default_factory=dict)
     # Not stored: blocks an adoption found saying something else than Readwise has now,
     # with no way to tell whose the difference is (see adopt_layout): conflicts.
-    disputed: set[int] = field(default_factory=set, compare=False)
+    disputed: set[str] = field(default_factory=set, compare=False)
 
     def rendering(self, key: str, written: str) -> str:
         return self.rendered.get(key, written)
@@ -48,7 +48,7 @@ class Layout:
         return cls(
             frontmatter=dict(data.get("frontmatter", {})),
             sections=dict(data.get("sections", {})),
-            blocks={int(hid): text for hid, text in data.get("blocks", [])},
+            blocks={str(hid): text for hid, text in data.get("blocks", [])},
             rendered=dict(data.get("rendered", {})),
         )
 

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from readwise_sync.domain import Document
 from readwise_sync.notes.pieces import TELLING, holds
-from readwise_sync.readwise.wire import Book
 
 K = TypeVar("K")
 
@@ -47,7 +47,7 @@ def _key(value: Any) -> str:
     return " ".join(text.strip().strip("\"'").casefold().split())
 
 
-def book_markers(book: Book) -> set[str]:
+def book_markers(book: Document) -> set[str]:
     """Strings that appear only in this book's note (when the template writes links)."""
     markers = {book.readwise_url} if book.readwise_url else set()
     for item in book.highlights:
@@ -217,7 +217,7 @@ class NoteIndex:
 
     def find(
         self,
-        book: Book,
+        book: Document,
         *,
         digests: Iterable[str | None] = (),
         pieces: Iterable[str] = (),
@@ -240,7 +240,7 @@ class NoteIndex:
         found = self._best(Counter({p: n for p, n in piece_hits.items() if p in self.entries}))
         if found is not None:
             return found
-        tracked = self._alive(self._by_marker.get(f"id:{book.user_book_id}", ()))
+        tracked = self._alive(self._by_marker.get(f"id:{book.id}", ()))
         if len(tracked) == 1:
             return tracked[0]
         hits = Counter(
@@ -260,7 +260,7 @@ class NoteIndex:
         (best, score), *rest = scores.most_common(2)
         return best if not rest or rest[0][1] < score else None
 
-    def _find_by_title(self, book: Book) -> str | None:
+    def _find_by_title(self, book: Document) -> str | None:
         """The one note with the book's title and, when it has one, its author."""
         if self._by_title is None:
             self._by_title = {}

@@ -81,7 +81,7 @@ _HEADING = re.compile(r"^#{1,6}(?:\s|$)")
 _HIGHLIGHTS_HEADING = re.compile(r"^#{1,6}\s.*highlights", re.IGNORECASE)
 
 
-def other_blocks(last: Layout, hid: int) -> list[str]:
+def other_blocks(last: Layout, hid: str) -> list[str]:
     """The blocks of every highlight but ``hid``: words they repeat are no trace of it."""
     return [block for other, block in last.blocks.items() if other != hid]
 
@@ -174,7 +174,7 @@ def _decide_block(
     body: str,
     last: Layout,
     new: Layout,
-    hid: int,
+    hid: str,
     span: Span | None,
     taken: list[Span],
     on_delete: str,
@@ -219,7 +219,7 @@ def _edits(body: str, decisions: list[Decision], new: Layout) -> list[tuple[int,
 def _insertions(body: str, decisions: list[Decision], new: Layout) -> list[tuple[int, int, str]]:
     """New highlights: before the next known block in reading order, else at the end of
     the highlights (see :func:`_fallback_point`)."""
-    spans: dict[int, Span] = {}
+    spans: dict[str, Span] = {}
     for decision in decisions:
         span, hid = _span(decision), _highlight(decision.key)
         if span is not None and hid is not None and hid in new.blocks:
@@ -246,14 +246,14 @@ def _insertions(body: str, decisions: list[Decision], new: Layout) -> list[tuple
     return edits
 
 
-def _highlight(key: str) -> int | None:
-    return int(key[2:]) if key.startswith("h:") else None
+def _highlight(key: str) -> str | None:
+    return key[2:] if key.startswith("h:") else None
 
 
 def _stored(layout: Layout, decisions: list[Decision], new: Layout) -> Layout:
     """The layout to store: what each piece is remembered as. Blocks follow reading
     order; blocks kept for dead highlights go last."""
-    blocks: dict[int, str] = {}
+    blocks: dict[str, str] = {}
     for decision in decisions:
         stored = None if isinstance(decision, Drop) else _text(decision)
         hid = _highlight(decision.key)
@@ -297,7 +297,7 @@ def _list_end(body: str, start: int) -> int:
     return position
 
 
-def _fallback_point(body: str, spans: dict[int, Span], decisions: list[Decision]) -> int:
+def _fallback_point(body: str, spans: dict[str, Span], decisions: list[Decision]) -> int:
     """Where new highlights go when no later block is known: after the last known block,
     else under the highlights header, else at the end of the note. Never inside a
     piece found in the note (one being replaced or removed would be cut apart)."""
@@ -329,7 +329,7 @@ class Said:
     texts: tuple[str, ...]
 
 
-def adopt_layout(current: str, new: Layout, said: Mapping[int, Said] | None = None) -> Layout:
+def adopt_layout(current: str, new: Layout, said: Mapping[str, Said] | None = None) -> Layout:
     """Work out what of ``new`` a note (made by another tool, or before our records) already has.
 
     Each highlight is looked for as our exact block, else as a top-level bullet
@@ -369,7 +369,7 @@ def adopt_layout(current: str, new: Layout, said: Mapping[int, Said] | None = No
     return layout
 
 
-def _adopt_block(layout: Layout, hid: int, text: str, block: str, said: Said | None) -> None:
+def _adopt_block(layout: Layout, hid: str, text: str, block: str, said: Said | None) -> None:
     layout.blocks[hid] = text
     layout.rendered[f"h:{hid}"] = block  # as written by us: only a later change replaces it
     if said is None or says(text, said.texts):

@@ -202,7 +202,7 @@ def note_relpath(
     category: str | None,
     title: str,
     *,
-    book_id: int,
+    book_id: str,
     is_taken: Callable[[str], bool],
 ) -> str:
     """The note's posix path relative to the vault, e.g. "Readwise/Books/Walden.md".

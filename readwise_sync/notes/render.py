@@ -20,14 +20,16 @@ character in any printed value) is in :mod:`readwise_sync.notes.markdown`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import jinja2.meta
 
+from readwise_sync.domain import Document, Highlight
 from readwise_sync.errors import ConfigError
 from readwise_sync.notes.markdown import (
     FILTERS,
@@ -38,7 +40,6 @@ from readwise_sync.notes.markdown import (
     link_target,
     without_controls,
 )
-from readwise_sync.readwise.wire import Book, Highlight
 
 SECTIONS = ("frontmatter", "page_title", "metadata", "highlights_header", "highlight")
 
@@ -133,7 +134,7 @@ def filter_pluralize(value: Any, arg: str = "s") -> str:
 # -- contexts -----------------------------------------------------------------------------------
 
 
-def highlight_location(book: Book, item: Highlight) -> tuple[str, str]:
+def highlight_location(book: Document, item: Highlight) -> tuple[str, str]:
     """Readwise's ``highlight_location`` and ``highlight_location_url`` for one highlight."""
     if item.url:
         label = "View Tweet" if book.category == "tweets" else "View Highlight"
@@ -159,26 +160,47 @@ def _local(moment: datetime | None, tz: tzinfo | None) -> datetime | None:
     return moment.astimezone(tz) if tz is not None else moment.astimezone()
 
 
-def highlight_context(book: Book, item: Highlight, tz: tzinfo | None) -> dict[str, Any]:
-    """The variables of one highlight block, beside the note's (``readwise_url`` is the
-    highlight's own there, as in Readwise's templates)."""
-    location, location_url = highlight_location(book, item)
-    return {
-        "highlight_id": item.id,
-        "highlight_text": indented(item.text, TEXT_INDENT) if item.text else "",
-        "highlight_location": location,
-        "highlight_location_url": location_url,
-        "highlight_note": indented(item.note, NOTE_INDENT) if item.note else "",
-        "highlight_tags": [drop_controls(tag.name) for tag in item.tags],
-        "highlight_color": drop_controls(item.color) if item.color else "",
-        "highlight_url": location_url if item.url else "",  # the highlight's URL, as a link
-        "highlight_favorite": item.is_favorite,
-        "highlighted_at": _local(item.highlighted_at, tz),
-        "readwise_url": link_target(item.readwise_url) if item.readwise_url else "",
+# Each variable of a highlight block, worked out from the document, the highlight and
+# the time zone (``readwise_url`` is the highlight's own there, as in Readwise's templates).
+_HIGHLIGHT_VARIABLES: dict[str, Callable[[Document, Highlight, tzinfo | None], Any]] = {
+    "highlight_id": lambda book, item, tz: item.id,
+    "highlight_text": lambda book, item, tz: indented(item.text, TEXT_INDENT) if item.text else "",
+    "highlight_note": lambda book, item, tz: indented(item.note, NOTE_INDENT) if item.note else "",
+    "highlight_tags": lambda book, item, tz: [drop_controls(tag) for tag in item.tags],
+    "highlight_color": lambda book, item, tz: drop_controls(item.color) if item.color else "",
+    # the highlight's URL, as a link
+    "highlight_url": lambda book, item, tz: highlight_location(book, item)[1] if item.url else "",
+    "highlight_favorite": lambda book, item, tz: item.is_favorite,
+    "highlighted_at": lambda book, item, tz: _local(item.highlighted_at, tz),
+    "readwise_url": lambda book, item, tz: (
+        link_target(item.readwise_url) if item.readwise_url else ""
+    ),
+}
+_ALL_HIGHLIGHT_NAMES = frozenset(
+    {*_HIGHLIGHT_VARIABLES, "highlight_location", "highlight_location_url"}
+)
+
+
+def highlight_context(
+    book: Document, item: Highlight, tz: tzinfo | None, names: Collection[str] | None = None
+) -> dict[str, Any]:
+    """The variables of one highlight block, beside the note's: all of them, or those
+    of ``names`` (what a template uses; see :class:`Renderer`)."""
+    wanted = _ALL_HIGHLIGHT_NAMES if names is None else names
+    context = {
+        name: _HIGHLIGHT_VARIABLES[name](book, item, tz)
+        for name in wanted
+        if name in _HIGHLIGHT_VARIABLES
     }
+    # Both location variables come from one reading of the highlight's location.
+    if "highlight_location" in wanted or "highlight_location_url" in wanted:
+        context["highlight_location"], context["highlight_location_url"] = highlight_location(
+            book, item
+        )
+    return context
 
 
-def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
+def note_context(book: Document, tz: tzinfo | None = None) -> dict[str, Any]:
     """The document-level template variables, under Readwise's names."""
     live = book.live_highlights()
     moments = [h.highlighted_at or h.created_at for h in live]
@@ -186,7 +208,7 @@ def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
     first = _local(min(known), tz) if known else None
     last = _local(max(known), tz) if known else None
     return {
-        "book_id": book.user_book_id,
+        "book_id": book.id,
         "title": book.display_title,
         "full_title": book.title or book.display_title,
         "author": book.author or "",
@@ -198,7 +220,7 @@ def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
         "readwise_url": link_target(book.readwise_url or ""),
         "image_url": link_target(book.cover_image_url or ""),
         "asin": book.asin or "",
-        "document_tags": [tag.name for tag in book.book_tags],
+        "document_tags": list(book.tags),
         "document_note": book.document_note or "",
         "summary": book.summary or "",
         "published_date": None,  # not in the export API
@@ -216,6 +238,17 @@ def note_context(book: Book, tz: tzinfo | None = None) -> dict[str, Any]:
 # -- rendering ----------------------------------------------------------------------------------
 
 
+def _variables_used(env: jinja2.Environment, name: str) -> frozenset[str] | None:
+    """The variables a template names (Jinja's own reading of it), or None when it
+    includes or imports another template, which may name any."""
+    assert env.loader is not None
+    source = env.loader.get_source(env, name)[0]
+    tree = env.parse(source)
+    if any(True for _ in jinja2.meta.find_referenced_templates(tree)):
+        return None
+    return frozenset(jinja2.meta.find_undeclared_variables(tree))
+
+
 @dataclass
 class RenderedNote:
     """A note's full text, and the pieces it is made of (what the merge looks for).
@@ -228,7 +261,7 @@ class RenderedNote:
     text: str
     frontmatter: str | None = None
     sections: dict[str, str] = field(default_factory=dict)
-    blocks: dict[int, str] = field(default_factory=dict)
+    blocks: dict[str, str] = field(default_factory=dict)
 
 
 class Renderer:
@@ -252,6 +285,7 @@ class Renderer:
         )
         env.filters.update(FILTERS, date=filter_date, pluralize=filter_pluralize)
         self._templates: dict[str, jinja2.Template] = {}
+        self._uses: dict[str, frozenset[str] | None] = {}
         for section in SECTIONS:
             try:
                 template = env.get_template(f"{section}.jinja")
@@ -266,10 +300,17 @@ class Renderer:
             # same globals saves a third of the cost of rendering a highlight's block.
             template.globals = dict(template.globals)
             self._templates[section] = template
+            self._uses[section] = _variables_used(env, f"{section}.jinja")
 
     def _render(self, section: str, context: Mapping[str, Any]) -> str:
         """One section's text; a template's error is a :class:`ConfigError` naming it
         (with the template's own line numbers)."""
+        uses = self._uses[section]
+        if uses is not None:
+            context = {name: context[name] for name in uses if name in context}
+        return self._run(section, context)
+
+    def _run(self, section: str, context: Mapping[str, Any]) -> str:
         try:
             return self._templates[section].render(context)
         except jinja2.TemplateError as exc:
@@ -278,17 +319,20 @@ class Renderer:
     def _section(self, section: str, context: Mapping[str, Any]) -> str:
         return drop_controls(self._render(section, context)).strip("\n")
 
-    def render_blocks(self, book: Book, context: Mapping[str, Any]) -> dict[int, str]:
+    def render_blocks(self, book: Document, context: Mapping[str, Any]) -> dict[str, str]:
         """The note's highlight blocks by highlight id, in reading order; ``context``:
         the note's variables."""
-        return {
-            item.id: self._render(
-                "highlight", {**context, **highlight_context(book, item, self.tz)}
+        uses = self._uses["highlight"]
+        if uses is not None:  # only what the template names: a third of a block's cost
+            context = {name: context[name] for name in uses if name in context}
+        return {  # the context is already what the template names: rendered as it is
+            item.id: self._run(
+                "highlight", {**context, **highlight_context(book, item, self.tz, uses)}
             ).strip("\n")
             for item in book.live_highlights()
         }
 
-    def render_note(self, book: Book) -> RenderedNote:
+    def render_note(self, book: Document) -> RenderedNote:
         # The frontmatter escapes control characters (and reads back exactly); the rest
         # of the note sees values without them (and its other sections are cleaned too).
         exact = note_context(book, self.tz)

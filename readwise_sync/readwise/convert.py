@@ -4,9 +4,14 @@ Everything the API sends that a note or a decision can use is carried over; what
 the wire needs (the lenient reading, the export's cursor, a tag's id) stays behind. Ids
 become strings (see :mod:`readwise_sync.domain`). A highlight deleted or discarded in
 Readwise is kept, marked ``is_deleted``: the engine must see it go.
+
+Each document carries the book's JSON as its ``record``: the state keeps it, and
+:func:`from_record` makes the same document of it again (a rerender, with no network).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from readwise_sync import domain
 from readwise_sync.readwise.wire import Book, Highlight
@@ -32,8 +37,9 @@ def to_highlight(highlight: Highlight) -> domain.Highlight:
     )
 
 
-def to_document(book: Book) -> domain.Document:
-    """One export book (whatever its category) as a domain document."""
+def to_document(book: Book, record: bytes | None = None) -> domain.Document:
+    """One export book (whatever its category) as a domain document; ``record``: the
+    book's JSON when the caller has it (else it is made from the book)."""
     return domain.Document(
         id=str(book.user_book_id),
         title=book.title,
@@ -52,4 +58,15 @@ def to_document(book: Book) -> domain.Document:
         tags=tuple(tag.name for tag in book.book_tags),
         is_deleted=book.is_deleted,
         highlights=tuple(to_highlight(h) for h in book.highlights),
+        record=book.model_dump_json().encode() if record is None else record,
     )
+
+
+def from_record(record: bytes) -> domain.Document:
+    """The document a stored ``record`` (see :func:`to_document`) was made from."""
+    return to_document(Book.parse_json(record), record)
+
+
+def id_numbers(ids: Iterable[str]) -> list[int]:
+    """The export's own (numeric) ids among document ids; another source's are left out."""
+    return [int(i) for i in ids if i.isdigit()]

@@ -11,7 +11,9 @@ implement it:
 - :class:`MemorySource`, a library held in memory with a clock of its own, so the engine's
   decisions can be tested with no server and no socket.
 
-A source never touches the vault or the state: the engine saves the cursor it is given.
+Both send :class:`~readwise_sync.domain.Document` s, each with its source's record for
+the state (see :mod:`readwise_sync.readwise.convert`). A source never touches the vault
+or the state: the engine saves the cursor it is given.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from readwise_sync.domain import Document
 from readwise_sync.readwise import incremental
+from readwise_sync.readwise.convert import id_numbers, to_document
 from readwise_sync.readwise.wire import Book, SkippedRecord
 
 
@@ -29,19 +33,19 @@ from readwise_sync.readwise.wire import Book, SkippedRecord
 class Batch:
     """One page of changed documents, as the source sent it."""
 
-    documents: list[Book]
+    documents: list[Document]
     count: int | None = None  # highlights the whole answer holds, when the source says
 
 
 class Source(Protocol):
     """What a sync needs of wherever its documents come from."""
 
-    def changes(self, since: datetime | None, retry: Sequence[int] = ()) -> Iterator[Batch]:
+    def changes(self, since: datetime | None, retry: Sequence[str] = ()) -> Iterator[Batch]:
         """Every document changed since the cursor ``since`` (all of them when it is
         None), each whole, with the documents ``retry`` names (the last run's failures)."""
         ...
 
-    def documents(self, ids: Sequence[int]) -> list[Book]:
+    def documents(self, ids: Sequence[str]) -> list[Document]:
         """The documents with these ids, each whole (one per id; a missing one is left out)."""
         ...
 
@@ -75,12 +79,16 @@ class ExportV2Source:
         self.clock = incremental.Clock()
         self._requests_before = client.requests_made
 
-    def changes(self, since: datetime | None, retry: Sequence[int] = ()) -> Iterator[Batch]:
-        for page in incremental.pages(self.client, since, self.clock, retry=retry):
-            yield Batch(page.results, page.count)
+    def changes(self, since: datetime | None, retry: Sequence[str] = ()) -> Iterator[Batch]:
+        pages = incremental.pages(self.client, since, self.clock, retry=id_numbers(retry))
+        for page in pages:
+            batch = Batch([to_document(b) for b in incremental.union(page.results)], page.count)
+            del page  # the wire records are done with: not kept while the batch is worked on
+            yield batch
 
-    def documents(self, ids: Sequence[int]) -> list[Book]:
-        return incremental.whole_books(self.client, list(ids))
+    def documents(self, ids: Sequence[str]) -> list[Document]:
+        books = incremental.whole_books(self.client, id_numbers(ids))
+        return [to_document(book) for book in books]
 
     def cursor(self, previous: datetime | None) -> datetime | None:
         return self.clock.cursor(previous)
@@ -124,20 +132,23 @@ class MemorySource:
             stamps = [h.updated_at for h in document.highlights if h.updated_at is not None]
             self.now = max([self.now, *stamps]) + timedelta(seconds=1)
 
-    def changes(self, since: datetime | None, retry: Sequence[int] = ()) -> Iterator[Batch]:
+    def changes(self, since: datetime | None, retry: Sequence[str] = ()) -> Iterator[Batch]:
         wanted = [
             document
             for document in self.library.values()
-            if since is None or _changed_since(document, since) or document.user_book_id in retry
+            if since is None
+            or _changed_since(document, since)
+            or str(document.user_book_id) in retry
         ]
         count = sum(len(document.highlights) for document in wanted)
         for start in range(0, max(len(wanted), 1), self.page_size):
             self.requests += 1
-            yield Batch(wanted[start : start + self.page_size], count)
+            yield Batch([to_document(b) for b in wanted[start : start + self.page_size]], count)
 
-    def documents(self, ids: Sequence[int]) -> list[Book]:
+    def documents(self, ids: Sequence[str]) -> list[Document]:
         self.requests += 1
-        return [self.library[i] for i in dict.fromkeys(ids) if i in self.library]
+        wanted = (int(i) for i in dict.fromkeys(ids) if i.isdigit())
+        return [to_document(self.library[i]) for i in wanted if i in self.library]
 
     def cursor(self, previous: datetime | None) -> datetime | None:
         return self.now

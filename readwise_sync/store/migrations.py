@@ -46,7 +46,7 @@ CREATE TABLE IF NOT EXISTS notes (
     file_inode          INTEGER,
     file_size           INTEGER,
     file_mtime_ns       INTEGER,
-    PRIMARY KEY (account, doc_id)
+    PRIMARY KEY (doc_id, account)  -- doc_id first: every lookup names the document
 );
 CREATE UNIQUE INDEX IF NOT EXISTS notes_by_path ON notes(path_key) WHERE released = 0;
 -- "Whose note holds exactly this text?" is asked for each edited note a sync updates:
@@ -60,12 +60,12 @@ CREATE TABLE IF NOT EXISTS conflicts (
     path        TEXT NOT NULL,
     upstream    TEXT NOT NULL,     -- Readwise's version, "" when deleted there
     detected_at TEXT NOT NULL,
-    PRIMARY KEY (account, doc_id, block_id)
+    PRIMARY KEY (doc_id, account, block_id)
 );
 """
 
-# Schema 2, what the state is read and written in today; ids are numbers, and a path let
-# go of has its key replaced by RELEASED_2 and the book's id.
+# Schema 2, what release 0.1.0 writes: ids are numbers, and a path let go of has its key
+# replaced by RELEASED_2 and the book's id.
 SCHEMA_2 = """
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -112,7 +112,7 @@ _COPIED = "path, hash, render_hash, layout, pending_hash, pending_render_hash, p
 
 
 def _migrate_1_to_2(db: sqlite3.Connection) -> None:
-    for statement in _MIGRATE_1_TO_2.strip().split(";"):
+    for statement in (_MIGRATE_1_TO_2 + SCHEMA_2).split(";"):  # schema 2's new tables too
         if statement.strip():
             db.execute(statement)
 

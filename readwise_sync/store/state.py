@@ -31,21 +31,24 @@ from readwise_sync.errors import StateError
 from readwise_sync.store import migrations
 from readwise_sync.store.packing import Packed, pack_once, unpack, unpack_json
 from readwise_sync.store.statedb import connect, state_error
+from readwise_sync.store.vault import FileId
 
-# The schema State reads and writes; migrations.SCHEMA_VERSION is the one it moves to next.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = migrations.SCHEMA_VERSION
 
 
 @dataclass(frozen=True)
 class NoteRecord:
     """What the state knows about the note of one book."""
 
-    book_id: int
+    book_id: str
     path: str
     hash: str | None
     render_hash: str | None
     pending_hash: str | None
     pending_render_hash: str | None
+    # The file as last written (see Vault.file_id); None before schema 3 or where the
+    # filesystem keeps no inodes.
+    file: FileId | None = None
 
     def is_ours(self, text_hash: str) -> bool:
         """True when a file with this hash is exactly what the tool last wrote (or was writing)."""
@@ -57,9 +60,16 @@ class NoteRecord:
         return self.hash is not None and self.hash == self.render_hash
 
 
-_GONE = migrations.RELEASED_2
+_NOTE_COLUMNS = (
+    "doc_id, path, hash, render_hash, pending_hash, pending_render_hash,"
+    " file_device, file_inode, file_size, file_mtime_ns"
+)
 
-_NOTE_COLUMNS = "book_id, path, hash, render_hash, pending_hash, pending_render_hash"
+
+def _record(row: tuple[Any, ...]) -> NoteRecord:
+    doc_id, path, digest, render_hash, pending, pending_render, *file = row
+    known = None if None in file else FileId(*file)
+    return NoteRecord(doc_id, path, digest, render_hash, pending, pending_render, known)
 
 
 def _meta(db: sqlite3.Connection, key: str) -> str | None:
@@ -95,14 +105,9 @@ def _open_database(path: Path) -> sqlite3.Connection:
             f"the state database {path} was made by a newer readwise-sync "
             f"(schema {version}); upgrade readwise-sync"
         )
-    if version == "1":
-        migrations.migrate(db, 1, target=SCHEMA_VERSION)
-    # Writes nothing when every table and index is there.
-    db.executescript(migrations.SCHEMA_2)
-    if version != str(SCHEMA_VERSION):
-        # Only when it changes: opening the state for a sync with nothing to do
-        # must change nothing on disk.
-        _put_meta(db, "schema_version", str(SCHEMA_VERSION))
+    # Changes nothing when the database is at SCHEMA_VERSION already: opening the state
+    # for a sync with nothing to do must change nothing on disk.
+    migrations.migrate(db, None if version is None else int(version))
     return db
 
 
@@ -164,12 +169,12 @@ class State:
     def was_writing(self) -> bool:
         return _meta(self._db, "writing") is not None
 
-    def load_retry(self) -> list[int]:
-        """The books the last run could not sync, to be fetched again."""
+    def load_retry(self) -> list[str]:
+        """The documents the last run could not sync, to be fetched again."""
         value = _meta(self._db, "retry")
-        return [int(book_id) for book_id in json.loads(value)] if value else []
+        return [str(doc_id) for doc_id in json.loads(value)] if value else []
 
-    def save_retry(self, book_ids: list[int]) -> None:
+    def save_retry(self, book_ids: list[str]) -> None:
         if book_ids:
             _put_meta(self._db, "retry", json.dumps(book_ids))
         elif _meta(self._db, "retry") is not None:
@@ -184,48 +189,48 @@ class State:
 
     # -- notes --------------------------------------------------------------------------------
 
-    def load_notes(self, book_ids: Iterable[int]) -> dict[int, NoteRecord]:
-        """The records of these books (those that have one)."""
+    def load_notes(self, book_ids: Iterable[str]) -> dict[str, NoteRecord]:
+        """The records of these documents (those that have one)."""
         ids = list(book_ids)
-        found: dict[int, NoteRecord] = {}
+        found: dict[str, NoteRecord] = {}
         # Chunked: SQLite caps the number of bound parameters per statement.
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
-            query = f"SELECT {_NOTE_COLUMNS} FROM notes WHERE book_id IN ({marks})"
+            query = f"SELECT {_NOTE_COLUMNS} FROM notes WHERE doc_id IN ({marks})"
             for row in self._db.execute(query, chunk):
-                found[row[0]] = NoteRecord(*row)
+                found[row[0]] = _record(row)
         return found
 
-    def load_layout(self, book_id: int, *, pending: bool = False) -> dict[str, Any] | None:
-        """The pieces last written into this book's note (or being written, with ``pending``)."""
+    def load_layout(self, book_id: str, *, pending: bool = False) -> dict[str, Any] | None:
+        """The pieces last written into this note (or being written, with ``pending``)."""
         column = "pending_layout" if pending else "layout"
-        row = self._db.execute(f"SELECT {column} FROM notes WHERE book_id = ?", (book_id,))
+        row = self._db.execute(f"SELECT {column} FROM notes WHERE doc_id = ?", (book_id,))
         found = row.fetchone()
         return unpack(found[0]) if found else None
 
     def count_notes(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM notes").fetchone()[0])
 
-    def load_paths(self) -> dict[int, tuple[str, bool]]:
-        """Every book's recorded note path, and whether the book still holds it (a path
-        let go of, see :meth:`release_path`, may since be another book's)."""
-        rows = self._db.execute("SELECT book_id, path, path_key FROM notes")
-        return {book_id: (path, not key.startswith(_GONE)) for book_id, path, key in rows}
+    def load_paths(self) -> dict[str, tuple[str, bool]]:
+        """Every document's recorded note path, and whether it still holds it (a path let
+        go of, see :meth:`release_path`, may since be another document's)."""
+        rows = self._db.execute("SELECT doc_id, path, released FROM notes")
+        return {doc_id: (path, not released) for doc_id, path, released in rows}
 
     def is_path_taken(self, path_key: str) -> bool:
         return self.path_holder(path_key) is not None
 
-    def path_holder(self, path_key: str) -> int | None:
-        """The book whose note is at this path now (a path let go of belongs to none)."""
+    def path_holder(self, path_key: str) -> str | None:
+        """The document whose note is at this path now (a path let go of belongs to none)."""
         row = self._db.execute(
-            "SELECT book_id FROM notes WHERE path_key = ?", (path_key,)
+            "SELECT doc_id FROM notes WHERE path_key = ? AND released = 0", (path_key,)
         ).fetchone()
-        return None if row is None else int(row[0])
+        return None if row is None else str(row[0])
 
     def save_pending(
         self,
-        book_id: int,
+        book_id: str,
         path: str,
         path_key: str,
         text_hash: str,
@@ -236,75 +241,77 @@ class State:
         # The sync decided this file is this book's note; a record of another book still
         # naming the path is stale (its note went elsewhere or is gone): let it go.
         self._db.execute(
-            "UPDATE notes SET path_key = ? || book_id WHERE path_key = ? AND book_id != ?",
-            (_GONE, path_key, book_id),
+            "UPDATE notes SET released = 1 WHERE path_key = ? AND released = 0 AND doc_id != ?",
+            (path_key, book_id),
         )
         self._db.execute(
-            "INSERT INTO notes(book_id, path, path_key, pending_hash, pending_render_hash,"
-            " pending_layout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(book_id) DO UPDATE SET"
-            " path = excluded.path, path_key = excluded.path_key,"
+            "INSERT INTO notes(doc_id, path, path_key, pending_hash, pending_render_hash,"
+            " pending_layout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(doc_id, account) DO UPDATE"
+            " SET path = excluded.path, path_key = excluded.path_key, released = 0,"
             " pending_hash = excluded.pending_hash,"
             " pending_render_hash = excluded.pending_render_hash,"
             " pending_layout = excluded.pending_layout",
             (book_id, path, path_key, text_hash, render_hash, pack_once(layout)),
         )
 
-    def save_written(self, book_id: int, data: dict[str, Any] | Packed) -> None:
-        """Confirm the pending write: the file now holds that text. ``data``, the book it
-        was rendered from, is kept with it for re-rendering without the network (one
-        row update: a first sync makes thousands)."""
+    def save_written(self, book_id: str, data: bytes, file: FileId | None = None) -> None:
+        """Confirm the pending write: the file now holds that text. ``data``, the source's
+        record of the document it was rendered from (JSON, packed or not), is kept with
+        it for re-rendering without the network, and ``file``, which file the note is
+        now (one row update: a first sync makes thousands)."""
         self._db.execute(
             "UPDATE notes SET hash = pending_hash, render_hash = pending_render_hash,"
             " layout = pending_layout, pending_hash = NULL, pending_render_hash = NULL,"
-            " pending_layout = NULL, data = ? WHERE book_id = ? AND pending_hash IS NOT NULL",
-            (pack_once(data), book_id),
+            " pending_layout = NULL, data = ?, file_device = ?, file_inode = ?,"
+            " file_size = ?, file_mtime_ns = ? WHERE doc_id = ? AND pending_hash IS NOT NULL",
+            (pack_once(data), *(file or (None,) * 4), book_id),
         )
 
-    def drop_pending(self, book_id: int) -> None:
+    def drop_pending(self, book_id: str) -> None:
         """Forget a pending write that never landed (the file still holds the older text)."""
         self._db.execute(
             "UPDATE notes SET pending_hash = NULL, pending_render_hash = NULL,"
-            " pending_layout = NULL WHERE book_id = ?",
+            " pending_layout = NULL WHERE doc_id = ?",
             (book_id,),
         )
 
-    def save_path(self, book_id: int, path: str, path_key: str) -> None:
+    def save_path(self, book_id: str, path: str, path_key: str) -> None:
         """The user moved or renamed the note: follow it."""
         self._db.execute(
-            "UPDATE notes SET path = ?, path_key = ? WHERE book_id = ?", (path, path_key, book_id)
+            "UPDATE notes SET path = ?, path_key = ?, released = 0 WHERE doc_id = ?",
+            (path, path_key, book_id),
         )
 
-    def find_books_by_hash(self, text_hash: str) -> list[int]:
-        """The books whose note last held exactly this text."""
+    def find_books_by_hash(self, text_hash: str) -> list[str]:
+        """The documents whose note last held exactly this text."""
         rows = self._db.execute(
-            "SELECT book_id FROM notes WHERE hash = ? OR pending_hash = ?", (text_hash, text_hash)
+            "SELECT doc_id FROM notes WHERE hash = ? OR pending_hash = ?", (text_hash, text_hash)
         )
         return [row[0] for row in rows]
 
-    def release_path(self, book_id: int) -> None:
+    def release_path(self, book_id: str) -> None:
         """The note is gone from its path: let another note have that path."""
-        self._db.execute(
-            "UPDATE notes SET path_key = ? WHERE book_id = ?", (f"{_GONE}{book_id}", book_id)
-        )
+        self._db.execute("UPDATE notes SET released = 1 WHERE doc_id = ?", (book_id,))
 
-    def load_book_data(self, book_id: int) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT data FROM notes WHERE book_id = ?", (book_id,)).fetchone()
-        return unpack(row[0]) if row else None
+    def load_record(self, book_id: str) -> bytes | None:
+        """The source's record of the document, as last written (JSON text)."""
+        row = self._db.execute("SELECT data FROM notes WHERE doc_id = ?", (book_id,)).fetchone()
+        return unpack_json(row[0]) if row and row[0] is not None else None
 
-    def iter_layouts(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        """Every book's last written layout."""
-        rows = self._db.execute("SELECT book_id, layout FROM notes WHERE layout IS NOT NULL")
+    def iter_layouts(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every note's last written layout."""
+        rows = self._db.execute("SELECT doc_id, layout FROM notes WHERE layout IS NOT NULL")
         for book_id, blob in rows:
             yield book_id, unpack(blob)
 
-    def iter_book_json(self, batch: int = 200) -> Iterator[list[bytes]]:
-        """Every stored book as JSON text, in batches (for re-rendering without the
-        network: the text goes straight into the models, as a page of the export does)."""
-        last = -(2**63)
+    def iter_records(self, batch: int = 200) -> Iterator[list[bytes]]:
+        """Every stored record (JSON text, see :meth:`load_record`), in batches (for
+        re-rendering without the network)."""
+        last = ""
         while True:
             rows = self._db.execute(
-                "SELECT book_id, data FROM notes WHERE book_id > ? AND data IS NOT NULL"
-                " ORDER BY book_id LIMIT ?",
+                "SELECT doc_id, data FROM notes WHERE doc_id > ? AND data IS NOT NULL"
+                " ORDER BY doc_id LIMIT ?",
                 (last, batch),
             ).fetchall()
             if not rows:
@@ -315,21 +322,21 @@ class State:
     # -- conflicts ----------------------------------------------------------------------------
 
     def save_conflicts(
-        self, book_id: int, path: str, conflicts: Iterable[tuple[str, str]], detected_at: str
+        self, book_id: str, path: str, conflicts: Iterable[tuple[str, str]], detected_at: str
     ) -> None:
-        """Replace the conflicts of one book's note with these (block id, upstream text) pairs."""
-        self._db.execute("DELETE FROM conflicts WHERE book_id = ?", (book_id,))
+        """Replace the conflicts of one note with these (block id, upstream text) pairs."""
+        self._db.execute("DELETE FROM conflicts WHERE doc_id = ?", (book_id,))
         self._db.executemany(
-            "INSERT INTO conflicts(book_id, block_id, path, upstream, detected_at)"
+            "INSERT INTO conflicts(doc_id, block_id, path, upstream, detected_at)"
             " VALUES (?, ?, ?, ?, ?)",
             [(book_id, block, path, upstream, detected_at) for block, upstream in conflicts],
         )
 
-    def load_conflicts(self, book_id: int | None = None) -> list[dict[str, Any]]:
-        """The conflicts waiting (of one book's note, when ``book_id`` is given)."""
-        where = "" if book_id is None else " WHERE book_id = ?"
+    def load_conflicts(self, book_id: str | None = None) -> list[dict[str, Any]]:
+        """The conflicts waiting (of one note, when ``book_id`` is given)."""
+        where = "" if book_id is None else " WHERE doc_id = ?"
         rows = self._db.execute(
-            "SELECT book_id, block_id, path, upstream, detected_at FROM conflicts"
+            "SELECT doc_id, block_id, path, upstream, detected_at FROM conflicts"
             f"{where} ORDER BY path, block_id",
             () if book_id is None else (book_id,),
         )

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NamedTuple
 
 from readwise_sync.errors import ReadOnlyNote, UnreadableNote, VaultError
 from readwise_sync.notes import cloud
@@ -48,6 +49,23 @@ _STAT_FLAGS = any(hasattr(os.stat_result, a) for a in ("st_flags", "st_file_attr
 SETTLE_SECONDS = 0.005
 # Below this many notes a batch fsyncs each file: cheaper than flushing the file system.
 SYNCFS_MIN_BATCH = 4
+
+
+class FileId(NamedTuple):
+    """Which file a note is, as the filesystem tells: a rename keeps the device and the
+    inode (an edit in place keeps them too, and changes the size or the mtime)."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+
+    def same_file(self, other: FileId | None) -> bool:
+        return other is not None and (self.device, self.inode) == (other.device, other.inode)
+
+    def untouched(self, other: FileId | None) -> bool:
+        """The same file, not written since (as far as size and mtime tell)."""
+        return other is not None and self == other
 
 
 @dataclass
@@ -113,6 +131,17 @@ class Vault:
             flags, attributes = getattr(info, "st_flags", 0), getattr(info, "st_file_attributes", 0)
             return cloud.offloaded(st_flags=flags, file_attributes=attributes)
         return False
+
+    def file_id(self, relpath: str) -> FileId | None:
+        """Which file the note is (see :class:`FileId`); None when it isn't there, or the
+        filesystem keeps no inodes (a device and inode of 0, as some network mounts give)."""
+        try:
+            found = self.path_of(relpath).stat()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if found.st_ino == 0:
+            return None
+        return FileId(found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns)
 
     def modified_at(self, relpath: str) -> float | None:
         """When the note was last saved (seconds since the epoch); None when it isn't there."""
