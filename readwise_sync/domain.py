@@ -13,7 +13,7 @@ thousands of them at once, and nothing may change a document after it was read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
@@ -90,7 +90,3 @@ class Document:
     def live_highlights(self) -> tuple[Highlight, ...]:
         """The highlights that belong in the note, in reading order."""
         return self.live
-
-    def with_record(self, record: bytes) -> Document:
-        """The same document, with the source's record of it."""
-        return replace(self, record=record)

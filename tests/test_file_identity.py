@@ -137,3 +137,11 @@ def test_an_emptied_note_still_the_file_the_tool_wrote_is_the_books() -> None:
 
 def test_without_the_file_an_emptied_note_may_be_the_other_editions() -> None:
     assert isinstance(judge(_emptied(same_file=False)), NotOurs)
+
+
+def test_a_path_that_cannot_be_asked_gives_no_file_identity(tmp_path: Path) -> None:
+    vault = Vault(tmp_path)
+    (tmp_path / "note.md").write_text("x", encoding="utf-8")
+    assert vault.file_id("note.md") is not None
+    for refused in ("../outside.md", "a\x00b.md", "note.md/below.md", "missing.md"):
+        assert vault.file_id(refused) is None, refused

@@ -21,11 +21,11 @@ from readwise_sync.engine.decisions import Leave, Outcome, Skip, Write
 from readwise_sync.engine.owners import text_hash
 from readwise_sync.engine.progress import IN_REPORT, Progress
 from readwise_sync.engine.report import Ledger, highlights_changed
-from readwise_sync.errors import OutsideVault, ReadOnlyNote, VaultError
+from readwise_sync.errors import OutsideVault, ReadOnlyNote
 from readwise_sync.notes import naming
 from readwise_sync.store.packing import unpack_json
 from readwise_sync.store.state import State
-from readwise_sync.store.vault import FileId, StagedNote, Vault
+from readwise_sync.store.vault import StagedNote, Vault
 
 log = logging.getLogger(__name__)
 
@@ -105,12 +105,6 @@ class Applier:
             with self.state.transaction():
                 self.state.mark_writing(False)
 
-    def _file_id(self, path: str) -> FileId | None:
-        try:
-            return self.vault.file_id(path)
-        except (OSError, VaultError):  # not knowing which file it is costs that evidence only
-            return None
-
     def changed_since_decided(self, decision: Write) -> bool:
         """Whether the note is no longer what the decision was made from (the user may
         write while a long sync fetches). Raises UnreadableNote."""
@@ -145,7 +139,7 @@ class Applier:
         for number in sorted(done):
             self._count(writes[number], changed=not writes[number].on_disk)
         # 3. confirm, with which file each note is now (the evidence a rename keeps)
-        files = {number: self._file_id(writes[number].path) for number in done}
+        files = {number: self.vault.file_id(writes[number].path) for number in done}
         now = datetime.now(UTC).isoformat()
         with self.state.transaction():
             for number, decision in enumerate(writes):

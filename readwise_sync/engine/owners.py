@@ -54,6 +54,9 @@ class Search:
     freed: tuple[str, ...]  # the books whose paths are free now: the state is told so
 
 
+_Files = dict[tuple[int, int], tuple[str, FileId]]  # (device, inode) -> that note
+
+
 @dataclass
 class _Read:
     """The vault as the search read it: every note's evidence, and the verdicts on the
@@ -62,7 +65,7 @@ class _Read:
     entries: list[NoteEntry]
     verdicts: dict[str, Verdict]
     doubts: dict[str, Evidence]  # the verdicts waiting for the search: their evidence
-    files: dict[tuple[int, int], tuple[str, FileId]]  # (device, inode) -> that note
+    files: _Files
 
 
 class Owners:
@@ -131,7 +134,7 @@ class Owners:
         )
         verdict = identity.judge(evidence)
         if isinstance(verdict, NeedsLibrary):
-            here = self._file(record.path) if record.file is not None else None
+            here = self.vault.file_id(record.path) if record.file is not None else None
             evidence = replace(
                 evidence,
                 library=self._library(record, evidence.digest),
@@ -195,7 +198,7 @@ class Owners:
             text = self._read(path)
             if text is None:
                 continue
-            file = self._file(path)
+            file = self.vault.file_id(path)
             if file is not None:
                 read.files[file.device, file.inode] = (path, file)
             # Only the evidence stays in memory, not the text (see NoteEntry).
@@ -240,13 +243,6 @@ class Owners:
                 index.claim(path)
                 found[record.book_id] = path
         return found
-
-    def _file(self, path: str) -> FileId | None:
-        try:
-            return self.vault.file_id(path)
-        except Exception as exc:  # a path the vault refuses: no evidence from it
-            log.debug("no file identity for %s: %s", path, exc)
-            return None
 
     def _read(self, path: str) -> str | None:
         try:
@@ -306,21 +302,17 @@ class Owners:
             self._search.index.claim(path)
 
 
-_Files = dict[tuple[int, int], tuple[str, FileId]]
-
-
 def _same_file(
     index: NoteIndex, record: NoteRecord, files: _Files, hits: Counter[str]
 ) -> str | None:
     """The note that is the very file the tool last wrote for this record, if no book has
     taken it: untouched since, or holding some of the record's blocks (an inode freed by
     a deleted note may be another file's now; that one holds nothing of this book's)."""
-    if record.file is None:
+    found = None if record.file is None else files.get((record.file.device, record.file.inode))
+    if found is None or found[0] not in index.entries:
         return None
-    path, file = files.get((record.file.device, record.file.inode), ("", None))
-    if not path or path not in index.entries:
-        return None
-    return path if file is not None and (file.untouched(record.file) or hits[path]) else None
+    path, file = found
+    return path if file.untouched(record.file) or hits[path] else None
 
 
 def _settled(verdict: Verdict) -> Settled:

@@ -82,9 +82,7 @@ class ExportV2Source:
     def changes(self, since: datetime | None, retry: Sequence[str] = ()) -> Iterator[Batch]:
         pages = incremental.pages(self.client, since, self.clock, retry=id_numbers(retry))
         for page in pages:
-            batch = Batch([to_document(b) for b in incremental.union(page.results)], page.count)
-            del page  # the wire records are done with: not kept while the batch is worked on
-            yield batch
+            yield Batch([to_document(b) for b in incremental.union(page.results)], page.count)
 
     def documents(self, ids: Sequence[str]) -> list[Document]:
         books = incremental.whole_books(self.client, id_numbers(ids))
@@ -133,12 +131,11 @@ class MemorySource:
             self.now = max([self.now, *stamps]) + timedelta(seconds=1)
 
     def changes(self, since: datetime | None, retry: Sequence[str] = ()) -> Iterator[Batch]:
+        again = set(id_numbers(retry))
         wanted = [
             document
             for document in self.library.values()
-            if since is None
-            or _changed_since(document, since)
-            or str(document.user_book_id) in retry
+            if since is None or _changed_since(document, since) or document.user_book_id in again
         ]
         count = sum(len(document.highlights) for document in wanted)
         for start in range(0, max(len(wanted), 1), self.page_size):
@@ -147,7 +144,7 @@ class MemorySource:
 
     def documents(self, ids: Sequence[str]) -> list[Document]:
         self.requests += 1
-        wanted = (int(i) for i in dict.fromkeys(ids) if i.isdigit())
+        wanted = id_numbers(dict.fromkeys(ids))
         return [to_document(self.library[i]) for i in wanted if i in self.library]
 
     def cursor(self, previous: datetime | None) -> datetime | None:

@@ -133,11 +133,12 @@ class Vault:
         return False
 
     def file_id(self, relpath: str) -> FileId | None:
-        """Which file the note is (see :class:`FileId`); None when it isn't there, or the
-        filesystem keeps no inodes (a device and inode of 0, as some network mounts give)."""
+        """Which file the note is (see :class:`FileId`); None when it isn't there, can't be
+        asked (a path refused, a folder not readable), or the filesystem keeps no inodes
+        (a device and inode of 0, as some network mounts give): that evidence only is lost."""
         try:
             found = self.path_of(relpath).stat()
-        except (FileNotFoundError, NotADirectoryError):
+        except (OSError, ValueError, VaultError):
             return None
         if found.st_ino == 0:
             return None
