@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 import socket
 from typing import Any
 
@@ -25,10 +26,12 @@ from readwise_sync.engine.plan import Planner, RunOptions
 from readwise_sync.engine.progress import PageIn
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.engine.sync import Run
+from readwise_sync.errors import OutsideVault
 from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.source import MemorySource
 from readwise_sync.readwise.wire import Book
 from readwise_sync.store.state import State
+from readwise_sync.store.texts import MemoryNotes, NoteTexts
 from readwise_sync.store.vault import Vault
 
 from .conftest import note_files
@@ -91,17 +94,25 @@ def renderer(settings: Settings) -> Renderer:
     return Renderer(settings.template_dir, settings.tzinfo())
 
 
+def plan(
+    settings: Settings, notes: NoteTexts, state: State, book: Document, **options: Any
+) -> Decision:
+    """One planner's decision for ``book``, from ``notes`` and the state as they are."""
+    owners = Owners(notes, state, dry_run=isinstance(notes, MemoryNotes))
+    planner = Planner(notes, state, lambda: renderer(settings), RunOptions(**options), owners)
+    return planner.plan(book, state.load_notes([book.id]).get(book.id))
+
+
 def decide(settings: Settings, wire: Book | Document, **options: Any) -> Decision:
-    """The planner's decision for ``wire``, over the vault and state as they are."""
+    """The planner's decision for ``wire``, over the vault and state as they are: the same
+    whether it reads the vault or a copy of its notes in memory."""
     book = wire if isinstance(wire, Document) else document(wire)
     with opened(settings) as (vault, state):
         before = note_files(vault.root)
-        planner = Planner(
-            vault, state, lambda: renderer(settings), RunOptions(**options), Owners(vault, state)
-        )
-        record = state.load_notes([book.id]).get(book.id)
-        decision = planner.plan(book, record)
+        from_memory = plan(settings, MemoryNotes.of(vault), state, book, **options)
+        decision = plan(settings, vault, state, book, **options)
         assert note_files(vault.root) == before  # planning writes nothing
+        assert from_memory == decision
         return decision
 
 
@@ -207,6 +218,43 @@ def test_a_note_saved_moments_ago_is_left_for_the_next_run(
     book = edited(records[0], text="Reworded in Readwise.")
     assert decide(local, book, quiet_period=3600) == Leave("1", Skip.JUST_SAVED, synced["1"])
     assert Skip.JUST_SAVED.retried and not Skip.MISSING.retried
+
+
+def test_planning_needs_only_texts_the_vault_itself_may_be_gone(
+    local: Settings, records: list[dict[str, Any]], synced: dict[str, str], tmp_path: Any
+) -> None:
+    """Decisions from the state's records and note texts held in memory, with no vault
+    folder left at all: what the user wrote, where they moved a note, what they deleted."""
+    assert local.vault is not None
+    with opened(local) as (vault, state):
+        notes = MemoryNotes.of(vault)
+        shutil.rmtree(vault.root)
+        notes.texts[synced["1"]] += "\nMy own thoughts.\n"
+        notes.texts["Elsewhere/Mine.md"] = notes.texts.pop(synced["2"])
+        del notes.texts[synced["3"]]
+        notes.offloaded.add(synced["4"])
+        merged = plan(local, notes, state, document(edited(records[0], text="Reworded.")))
+        moved = plan(local, notes, state, document(edited(records[1], text="Reworded.")))
+        gone = plan(local, notes, state, document(edited(records[2], text="Reworded.")))
+        cloud = plan(local, notes, state, document(edited(records[3], text="Reworded.")))
+    assert isinstance(merged, Write) and merged.change is Change.MERGE
+    assert "My own thoughts." in merged.text and "Reworded." in merged.text
+    assert isinstance(moved, Write) and moved.path == "Elsewhere/Mine.md"
+    assert moved.moved_from == synced["2"]
+    assert gone == Leave("3", Skip.MISSING, synced["3"], "is gone")
+    assert cloud == Leave("4", Skip.OFFLOADED, synced["4"])
+    assert not local.vault.exists()
+
+
+def test_notes_in_memory_refuse_a_path_out_of_the_vault() -> None:
+    notes = MemoryNotes({"Readwise/A.md": "text"})
+    assert notes.read_text("Readwise/A.md") == "text" and notes.exists("Readwise/A.md")
+    assert notes.read_text("Readwise/B.md") is None and notes.modified_at("Readwise/B.md") is None
+    for outside in ("../A.md", "/etc/passwd", "Readwise/../../A.md", "..\\A.md"):
+        with pytest.raises(OutsideVault):
+            notes.read_text(outside)
+    notes.texts[".obsidian/x.md"] = notes.texts["Readwise/A.txt"] = "hidden"
+    assert list(notes.iter_notes()) == ["Readwise/A.md"]
 
 
 # -- syncing from memory ----------------------------------------------------------------------

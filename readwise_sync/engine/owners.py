@@ -36,7 +36,8 @@ from readwise_sync.notes.locate import NoteEntry, NoteIndex, describe_note
 from readwise_sync.notes.merge import Layout
 from readwise_sync.readwise.convert import from_record
 from readwise_sync.store.state import NoteRecord, State
-from readwise_sync.store.vault import FileId, Vault
+from readwise_sync.store.texts import NoteTexts
+from readwise_sync.store.vault import FileId
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ class _Read:
 class Owners:
     """The evidence of one run, gathered lazily: nothing is read until it is asked for."""
 
-    def __init__(self, vault: Vault, state: State, *, dry_run: bool = False) -> None:
-        self.vault = vault
+    def __init__(self, notes: NoteTexts, state: State, *, dry_run: bool = False) -> None:
+        self.notes = notes
         self.state = state
         self.dry_run = dry_run
         self._search: Search | None = None
@@ -134,7 +135,7 @@ class Owners:
         )
         verdict = identity.judge(evidence)
         if isinstance(verdict, NeedsLibrary):
-            here = self.vault.file_id(record.path) if record.file is not None else None
+            here = self.notes.file_id(record.path) if record.file is not None else None
             evidence = replace(
                 evidence,
                 library=self._library(record, evidence.digest),
@@ -194,11 +195,11 @@ class Owners:
         for book_id, (path, _) in tracked.items():
             at.setdefault(path, []).append(book_id)
         read = _Read([], {}, {}, {})
-        for path in self.vault.iter_notes():
+        for path in self.notes.iter_notes():
             text = self._read(path)
             if text is None:
                 continue
-            file = self.vault.file_id(path)
+            file = self.notes.file_id(path)
             if file is not None:
                 read.files[file.device, file.inode] = (path, file)
             # Only the evidence stays in memory, not the text (see NoteEntry).
@@ -246,7 +247,7 @@ class Owners:
 
     def _read(self, path: str) -> str | None:
         try:
-            return self.vault.read_text(path)
+            return self.notes.read_text(path)
         except Exception as exc:  # unreadable or outside: not a candidate
             log.debug("not indexing %s: %s", path, exc)
             return None
@@ -292,7 +293,7 @@ class Owners:
         if self.state.path_holder(naming.name_key(record.path)) != book_id:
             return False
         try:
-            return not self.vault.exists(record.path)
+            return not self.notes.exists(record.path)
         except Exception:  # a path the vault refuses: its note is not there either
             return True
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 from readwise_sync.domain import Document
 from readwise_sync.notes import naming
 from readwise_sync.store.state import NoteRecord, State
-from readwise_sync.store.vault import Vault
+from readwise_sync.store.texts import NoteTexts
 
 
 class Paths:
     """The names of one run's notes: those the state holds and those chosen in the run."""
 
-    def __init__(self, vault: Vault, state: State, folder: str) -> None:
-        self.vault = vault
+    def __init__(self, notes: NoteTexts, state: State, folder: str) -> None:
+        self.notes = notes
         self.state = state
         self.folder = folder
         self.claimed: set[str] = set()  # path keys chosen in this run (not yet in the state)
@@ -54,7 +54,7 @@ class Paths:
         (``free``: the caller just saw that no file is at ``default``.)"""
         occupied: set[str] = set()
         path = default or self.default(book)
-        while not free and (self.vault.exists(path) or self.vault.has_placeholder(path)):
+        while not free and (self.notes.exists(path) or self.notes.has_placeholder(path)):
             occupied.add(naming.name_key(path))
             path = self.default(book, occupied)
         self.claim(path)

@@ -34,7 +34,7 @@ from readwise_sync.notes.merge import (
     merge_note,
 )
 from readwise_sync.store.state import NoteRecord, State
-from readwise_sync.store.vault import Vault
+from readwise_sync.store.texts import NoteTexts
 
 if TYPE_CHECKING:
     from readwise_sync.notes.render import RenderedNote, Renderer
@@ -83,21 +83,22 @@ class _Rendering:
 
 
 class Planner:
-    """Decides, one document at a time, over one vault and its state."""
+    """Decides, one document at a time, from its record in the state and the notes' texts
+    (:class:`~readwise_sync.store.texts.NoteTexts`: the vault, or notes in memory)."""
 
     def __init__(
         self,
-        vault: Vault,
+        notes: NoteTexts,
         state: State,
         renderer: Callable[[], Renderer],
         options: RunOptions,
         owners: Owners,
     ) -> None:
-        self.vault = vault
+        self.notes = notes
         self.state = state
         self.options = options
         self.owners = owners
-        self.paths = Paths(vault, state, options.folder)
+        self.paths = Paths(notes, state, options.folder)
         # Merged even when their rendering is unchanged: their note settled a conflict, or
         # the user resolved one (see resolving).
         self.remerge: set[str] = set()
@@ -148,10 +149,10 @@ class Planner:
     def _read_recorded(self, book: Document, record: NoteRecord) -> Leave | str | None:
         """The note at the book's recorded path, if it still is the book's."""
         path = record.path
-        if self.vault.dataless(path):  # reading it would wait for a download
+        if self.notes.dataless(path):  # reading it would wait for a download
             return Leave(book.id, Skip.OFFLOADED, path)
-        current = self.vault.read_text(path)
-        if current is None and self.vault.has_placeholder(path):
+        current = self.notes.read_text(path)
+        if current is None and self.notes.has_placeholder(path):
             return Leave(book.id, Skip.OFFLOADED, path)
         holder = self.state.path_holder(naming.name_key(path))
         if current is not None and self.paths.held_by_another(record, holder):
@@ -183,12 +184,12 @@ class Planner:
         found = self.owners.moved.get(new.book_id)
         if found is not None:
             log.info("%s was moved to %s; following it", path, found)
-            current = self.vault.read_text(found)
+            current = self.notes.read_text(found)
             assert current is not None
             return found, current
         if self.options.recreate_deleted:
-            return new.created(path if not self.vault.exists(path) else self.paths.new(new.book))
-        where = "holds another note now" if self.vault.exists(path) else "is gone"
+            return new.created(path if not self.notes.exists(path) else self.paths.new(new.book))
+        where = "holds another note now" if self.notes.exists(path) else "is gone"
         return Leave(new.book_id, Skip.MISSING, path, where)
 
     def _plan_text(
@@ -264,7 +265,7 @@ class Planner:
             return Leave(book.id, Skip.EMPTY)
         candidate = self.owners.index().find(book, by_title=True) if self.options.adopt else None
         default = self.paths.default(book)
-        default_exists = self.vault.exists(default) or self.vault.has_placeholder(default)
+        default_exists = self.notes.exists(default) or self.notes.has_placeholder(default)
         if candidate is None and default_exists:
             # A file sits where this note would go. If it is this book's note (made by
             # another tool, and not another book's note moved there), adopt it;
@@ -274,7 +275,7 @@ class Planner:
                 candidate = default
         current = None
         if candidate is not None:
-            current = self.vault.read_text(candidate)  # the index keeps no texts
+            current = self.notes.read_text(candidate)  # the index keeps no texts
             if current is None or self.owners.written_for_another(current, book.id):
                 # Gone since, or the tool wrote it for another book: that book's note,
                 # moved and edited, never one to adopt (another edition may share its
@@ -300,7 +301,7 @@ class Planner:
         new = self._render(book)
         if earlier.created:
             return new.created(earlier.path)
-        current = self.vault.read_text(earlier.path)
+        current = self.notes.read_text(earlier.path)
         if current is None:
             return self.plan(book, record)
         return self._adopted(new, earlier.path, current)
@@ -323,7 +324,7 @@ class Planner:
         )
 
     def _just_saved(self, path: str) -> bool:
-        saved = self.vault.modified_at(path)
+        saved = self.notes.modified_at(path)
         quiet = self.options.quiet_period
         return saved is not None and cloud.too_recent(saved, time.time(), quiet)
 
