@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from readwise_sync.engine.owners import Owners, text_hash
+from readwise_sync.engine.owners import Owners
 from readwise_sync.notes import naming
 from readwise_sync.notes.identity import (
     Authorship,
@@ -27,6 +27,7 @@ from readwise_sync.notes.identity import (
     judge,
 )
 from readwise_sync.notes.merge import Layout
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
 

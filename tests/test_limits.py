@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from collections import defaultdict
 from collections.abc import Iterator
@@ -17,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from .factories import ruff
+from .conftest import LONG_RUNS
+from .factories import HANG, ruff
 from .test_layers import PACKAGE, TESTS, module_name, package_files
 
 MAX_COMPLEXITY = 10
@@ -155,3 +159,27 @@ def test_a_copied_helper_is_found(tmp_path: Path) -> None:
     two.write_text("def fetch(n):\n    return [n] * 2\n", encoding="utf-8")
     other.write_text("def load(n):\n    return [n] * 3\n", encoding="utf-8")
     assert copied_helpers([one, two, other]) == [["test_one.py:load", "test_two.py:fetch"]]
+
+
+@pytest.mark.parametrize("long_run", [False, True])
+def test_only_a_long_run_asked_for_goes_past_the_hang_guard(tmp_path: Path, long_run: bool) -> None:
+    """With a long run's variable set, a test may take longer than ``timeout``; without
+    it, the guard still stops one (here a guard of 1 s, and a test of 3 s)."""
+    (tmp_path / "test_long.py").write_text("import time\n\ndef test_long():\n    time.sleep(3)\n")
+    env = {k: v for k, v in os.environ.items() if k not in LONG_RUNS}
+    env["PYTHONPATH"] = str(TESTS.parent)
+    if long_run:
+        env["READWISE_SYNC_CRASH_KILLS"] = "1"
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "tests.conftest", "-o", "timeout=1"]
+    done = subprocess.run(
+        [*command, "-p", "no:cacheprovider", "-p", "no:xdist", str(tmp_path / "test_long.py")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=HANG,
+        check=False,
+    )
+    assert (done.returncode == 0) == long_run, done.stdout + done.stderr
+    if not long_run:
+        assert "Timeout" in done.stdout + done.stderr

@@ -35,7 +35,7 @@ counted; every user line carries a unique ``USER-<n>``.
 
 Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 200) and
 ``READWISE_SYNC_HYPOTHESIS_STEPS`` (default 15); ``READWISE_SYNC_HYPOTHESIS_SHRINK=1``
-shrinks a failure (slow: minutes; add ``-p no:timeout``).
+shrinks a failure (slow: minutes).
 """
 
 from __future__ import annotations
@@ -61,12 +61,12 @@ from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import state_db_path
 from readwise_sync.app.wiring import rerender_all, sync_once
 from readwise_sync.engine.decisions import Outcome, Skip
-from readwise_sync.engine.owners import text_hash
 from readwise_sync.engine.progress import TO_WRITE, Silent
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.client import ReadwiseClient
 from readwise_sync.readwise.fakeapi import FakeReadwise
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import NoteRecord, State
 
 from .conftest import TOKEN, note_files
@@ -718,7 +718,7 @@ SyncMachine.TestCase.settings = hypothesis.settings(
     derandomize="READWISE_SYNC_HYPOTHESIS_EXAMPLES" not in os.environ,
     # Shrinking a failure takes minutes here (every step is real syncing), past pytest's
     # timeout: by default a failure is reported as found; READWISE_SYNC_HYPOTHESIS_SHRINK=1
-    # shrinks it (run with -p no:timeout).
+    # shrinks it.
     phases=[Phase.explicit, Phase.reuse, Phase.generate, *([Phase.shrink] if SHRINK else [])],
     suppress_health_check=[
         HealthCheck.too_slow,

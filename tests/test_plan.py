@@ -21,8 +21,9 @@ from readwise_sync.app.locations import state_db_path
 from readwise_sync.app.wiring import sync_once
 from readwise_sync.domain import Document
 from readwise_sync.engine.decisions import Change, Decision, Leave, Outcome, Skip, Write
-from readwise_sync.engine.owners import Owners, text_hash
-from readwise_sync.engine.plan import Planner, RunOptions
+from readwise_sync.engine.options import RunOptions
+from readwise_sync.engine.owners import Owners
+from readwise_sync.engine.plan import Planner
 from readwise_sync.engine.progress import PageIn
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.engine.sync import Run
@@ -30,6 +31,7 @@ from readwise_sync.errors import OutsideVault
 from readwise_sync.notes.render import Renderer
 from readwise_sync.readwise.source import MemorySource
 from readwise_sync.readwise.wire import Book
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import State
 from readwise_sync.store.texts import MemoryNotes, NoteTexts
 from readwise_sync.store.vault import Vault

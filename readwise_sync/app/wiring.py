@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from readwise_sync.app.config import Settings
 from readwise_sync.app.locations import VaultLocations
 from readwise_sync.engine import run
-from readwise_sync.engine.plan import RunOptions
+from readwise_sync.engine.options import RunOptions
 from readwise_sync.engine.progress import SILENT, Progress
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.readwise.client import ReadwiseClient

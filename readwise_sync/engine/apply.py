@@ -18,11 +18,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from readwise_sync.engine.decisions import Leave, Outcome, Skip, Write
-from readwise_sync.engine.owners import text_hash
 from readwise_sync.engine.progress import IN_REPORT, Progress
 from readwise_sync.engine.report import Ledger, highlights_changed
 from readwise_sync.errors import OutsideVault, ReadOnlyNote
 from readwise_sync.notes import naming
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.packing import unpack_json
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import StagedNote, Vault
@@ -208,10 +208,10 @@ class Applier:
         outcome = Outcome.CREATED if decision.created else Outcome.UPDATED
         (report.created if decision.created else report.updated).append(decision.path)
         report.changes.append((decision.path, decision.what))
-        if decision.created:  # a new note: all its highlights are new
+        before = None if decision.created else self.state.load_record(decision.book_id)
+        if before is None:  # a new note, or one adopted: all its highlights are new
             report.highlights_changed += decision.highlights
         else:
-            before = self.state.load_record(decision.book_id)
             report.highlights_changed += highlights_changed(before, unpack_json(decision.data))
         dry = report.dry_run
         verb = ("would create" if decision.created else "would update") if dry else outcome.value

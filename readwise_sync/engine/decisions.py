@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
+from typing import TYPE_CHECKING
 
-from readwise_sync.domain import Document
-from readwise_sync.engine.owners import text_hash
-from readwise_sync.notes.merge import Layout
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.packing import Packed, pack
+
+if TYPE_CHECKING:  # (only their types: a sync with nothing to decide never loads merge)
+    from readwise_sync.domain import Document
+    from readwise_sync.notes.merge import Layout
 
 
 class Outcome(StrEnum):

@@ -13,7 +13,6 @@ one place (:meth:`Owners.search`). Deciding and writing notes are the engine's.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -35,15 +34,12 @@ from readwise_sync.notes.identity import (
 from readwise_sync.notes.locate import NoteEntry, NoteIndex, describe_note
 from readwise_sync.notes.merge import Layout
 from readwise_sync.readwise.convert import from_record
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.texts import NoteTexts
 from readwise_sync.store.vault import FileId
 
 log = logging.getLogger(__name__)
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

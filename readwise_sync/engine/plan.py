@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from readwise_sync.domain import Document
 from readwise_sync.engine.decisions import Change, Decision, Leave, Skip, Write, write
-from readwise_sync.engine.owners import Owners, text_hash
+from readwise_sync.engine.options import RunOptions
+from readwise_sync.engine.owners import Owners
 from readwise_sync.engine.paths import Paths
 from readwise_sync.errors import OutsideVault, UnreadableNote
 from readwise_sync.notes import cloud, naming
@@ -33,6 +34,7 @@ from readwise_sync.notes.merge import (
     layout_frontmatter,
     merge_note,
 )
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.texts import NoteTexts
 
@@ -40,15 +42,6 @@ if TYPE_CHECKING:
     from readwise_sync.notes.render import RenderedNote, Renderer
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    folder: str = "Readwise"
-    on_delete: str = "remove"
-    recreate_deleted: bool = False
-    adopt: bool = False  # look for existing notes of new books across the vault (full runs)
-    quiet_period: float = 0.0  # a note the user saved this recently is left for the next run
 
 
 def layout_of(rendered: RenderedNote) -> Layout:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from readwise_sync.engine.owners import Owners, text_hash
+from readwise_sync.engine.owners import Owners
 from readwise_sync.errors import NotResolved, UnreadableNote
 from readwise_sync.notes import naming
 from readwise_sync.notes.conflicts import (
@@ -23,6 +23,7 @@ from readwise_sync.notes.conflicts import (
     versions,
 )
 from readwise_sync.notes.merge import Layout
+from readwise_sync.store.durable import text_hash
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
 

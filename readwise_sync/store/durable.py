@@ -128,6 +128,12 @@ class Placed:
     stamp: tuple[int, int] | None = None
 
 
+def text_hash(text: str) -> str:
+    """sha256 of a note's text as written (UTF-8): what the state records of each note,
+    and what :func:`file_digest` gives for the file holding it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def file_digest(path: str) -> str | None:
     """sha256 of a file's bytes; None when there is no such file."""
     return _digest_and_stamp(path)[0]

@@ -82,7 +82,7 @@ class StagedNote:
     temp: str
     durable: bool = False  # its data is on disk already (see Vault.make_durable)
     # Put in place only if the note still holds what it was decided from: with ``guard``,
-    # ``expect`` is the sha256 of the note's bytes then (what ``owners.text_hash`` gives
+    # ``expect`` is the sha256 of the note's bytes then (what ``durable.text_hash`` gives
     # for its text), or None for a note that must not exist yet.
     guard: bool = False
     expect: str | None = None
