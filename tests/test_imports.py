@@ -18,8 +18,23 @@ from .conftest import TOKEN
 HEAVY = {"jinja2", "apscheduler", "rich", "pygments", "frontmatter", "yaml"}
 
 
+# What only deciding notes needs: a sync with nothing to decide never loads it (nor,
+# with no conflict recorded, the module that settles conflicts).
+PLANNING = {
+    "readwise_sync.engine.plan",
+    "readwise_sync.engine.owners",
+    "readwise_sync.notes.merge",
+    "readwise_sync.notes.identity",
+}
+
+
 def imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
     """Top-level packages a real ``readwise-sync ARGS`` process imported."""
+    return {name.split(".")[0] for name in imported_modules(*args, env=env)}
+
+
+def imported_modules(*args: str, env: dict[str, str] | None = None) -> set[str]:
+    """Every module a real ``readwise-sync ARGS`` process imported, by its full name."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("READWISE", "XDG_"))}
     full_env.update(env or {})
     done = subprocess.run(
@@ -33,7 +48,7 @@ def imported(*args: str, env: dict[str, str] | None = None) -> set[str]:
     names = set()
     for line in done.stderr.splitlines():
         if line.startswith("import time:") and line.count("|") == 2:
-            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+            names.add(line.rsplit("|", 1)[1].strip())
     assert "readwise_sync" in names  # the output was the import log, not something else
     return names
 
@@ -54,8 +69,9 @@ def test_a_sync_with_nothing_to_do_imports_no_template_scheduler_or_terminal_lib
             "READWISE_API_URL": fake.url,
             "READWISE_SYNC_STATE_DIR": str(tmp_path / "state"),
         }
-        first = imported("sync", "--vault", str(vault), "-q", env=env)
-        assert "jinja2" in first  # the first sync renders notes
-        again = imported("sync", "--vault", str(vault), "-q", env=env)
+        first = imported_modules("sync", "--vault", str(vault), "-q", env=env)
+        assert "jinja2" in first and first >= PLANNING  # the first sync renders notes
+        again = imported_modules("sync", "--vault", str(vault), "-q", env=env)
     assert again.isdisjoint(HEAVY), again & HEAVY
+    assert again.isdisjoint(PLANNING | {"readwise_sync.engine.resolving"}), again & PLANNING
     assert {"httpx", "pydantic"} <= again
