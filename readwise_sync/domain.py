@@ -71,8 +71,9 @@ class Document:
     tags: tuple[str, ...] = ()
     is_deleted: bool = False
     highlights: tuple[Highlight, ...] = ()
-    # The source's own record of the document (its wire JSON), which the state keeps so
-    # a rerender can rebuild it without the network; opaque to everything but its source.
+    # The source's own record of the document (its wire JSON, or that JSON as the state
+    # packs it once a run has taken the document in), which the state keeps so a
+    # rerender can rebuild it without the network; opaque to everything but its source.
     record: bytes = field(default=b"", compare=False, repr=False)
     # The live highlights in reading order, worked out once: a sync asks for them several
     # times per document, and sorting 40,000 highlights each time showed in a first sync.

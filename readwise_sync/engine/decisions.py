@@ -21,7 +21,7 @@ from enum import Enum, StrEnum
 from typing import TYPE_CHECKING
 
 from readwise_sync.store.durable import text_hash
-from readwise_sync.store.packing import Packed, pack
+from readwise_sync.store.packing import Packed, pack, pack_once
 
 if TYPE_CHECKING:  # (only their types: a sync with nothing to decide never loads merge)
     from readwise_sync.domain import Document
@@ -147,7 +147,7 @@ def write(
     """A write of ``text`` for ``book`` at ``path``."""
     return Write(
         book.id,
-        pack(book.record),
+        pack_once(book.record),
         len(book.live_highlights()),
         path,
         text,

@@ -51,6 +51,6 @@ def unpack(blob: bytes | None) -> Any:
     return None if blob is None else json.loads(unpack_json(blob))
 
 
-def pack_once(data: Any) -> bytes:
+def pack_once(data: Any) -> Packed:
     """``data`` packed, unless it is already."""
     return data if isinstance(data, Packed) else pack(data)
