@@ -84,6 +84,7 @@ def evidence(
     released: bool = False,
     found: Mapping[int, str] | None = None,
     library: bool = True,
+    same_file: bool = False,
 ) -> Evidence:
     return Evidence(
         book_id=ME,
@@ -94,6 +95,7 @@ def evidence(
         released=released,
         library=Library(hash_owners, layouts, AUTHORSHIP, lost) if library else None,
         found=found,
+        same_file=same_file,
     )
 
 
@@ -139,6 +141,18 @@ RULES: dict[str, tuple[Evidence, Verdict]] = {
     ),
     "shared metadata proves nothing at a path let go of": (
         evidence(note(SHARED_TITLE, SHARED_PREAMBLE), released=True, lost=frozenset({EDITION})),
+        NotOurs("nothing for it, at a path it let go of"),
+    ),
+    "the very file we wrote, emptied, at our path": (
+        evidence(note(FILLER), same_file=True),
+        Ours("the very file the tool wrote here"),
+    ),
+    "the very file we wrote, moved back emptied onto a path let go of": (
+        evidence(note(SHARED_TITLE, SHARED_PREAMBLE), released=True, same_file=True),
+        Ours("the very file the tool wrote here"),
+    ),
+    "the same file at a path let go of, holding nothing of ours": (
+        evidence(note(FILLER), released=True, same_file=True),
         NotOurs("nothing for it, at a path it let go of"),
     ),
     "another book's own metadata section": (

@@ -13,7 +13,11 @@ else in the vault, may have moved it here.
 Nothing either way (:class:`Unknown`), at a path the book still holds, means the note
 is its own unless its note is found elsewhere (the user may well have deleted every
 highlight of it): the caller looks. At a path the book let go of (``released``: its note
-went missing earlier) the path proves nothing, and nothing for it means no.
+went missing earlier) the path proves nothing, and nothing for it means no, unless the
+note is the very file the tool last wrote for the book *and* still holds the book's
+metadata section or title property (shared with another edition or not): the user moved
+it back, emptied of its blocks. (A file the user made there anew would be another file,
+or one that reused a deleted file's inode and holds nothing of the book's.)
 
 Some evidence is dear, so the judge asks for it only when the cheaper evidence leaves
 the question open: what the state holds of every book (:class:`NeedsLibrary`: who
@@ -179,10 +183,10 @@ def judge(evidence: Evidence) -> Verdict:
     verdict = _by_pieces(evidence.book_id, text, library)
     if verdict is not None:
         return verdict
+    if evidence.same_file and (not evidence.released or _holds_metadata(text, library)):
+        return Ours("the very file the tool wrote here")
     if evidence.released:
         return NotOurs("nothing for it, at a path it let go of")
-    if evidence.same_file:
-        return Ours("the very file the tool wrote here")
     who, book_id = library.authorship, evidence.book_id
     sharing = who.sharing(book_id, library.layouts)
     if who.others_in(text, book_id, sharing):
@@ -207,6 +211,16 @@ def _by_pieces(book_id: str, text: str, library: Library) -> Ours | NotOurs | No
         if holds(text, title) and not who.titles.get(title, frozenset()) - {book_id}:
             return Ours("its own title property")
     return None
+
+
+def _holds_metadata(text: str, library: Library) -> bool:
+    """Whether the text holds a metadata section or title property the tool wrote for the
+    book (whichever other book shares it)."""
+    for layout in library.layouts:
+        pieces = (layout.sections.get("preamble", ""), layout.frontmatter.get("title", ""))
+        if any(piece and holds(text, piece) for piece in pieces):
+            return True
+    return False
 
 
 def _by_search(evidence: Evidence, lost: frozenset[str]) -> Verdict:
