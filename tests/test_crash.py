@@ -9,7 +9,7 @@ either exactly as it was before or exactly as B has it (no partial note, no lost
 temporary file is visible, and the state claims no note that isn't on disk. A final clean
 run makes A equal to B, byte for byte.
 
-READWISE_SYNC_CRASH_KILLS sets the number of kills (default 50); the long run in the README
+READWISE_SYNC_CRASH_KILLS sets the number of kills (default 35); the long run in the README
 uses 200.
 """
 
@@ -34,7 +34,7 @@ from .factories import HANG, library
 
 pytestmark = pytest.mark.slow  # -m 'not slow' leaves it out
 
-KILLS = int(os.environ.get("READWISE_SYNC_CRASH_KILLS", "50"))
+KILLS = int(os.environ.get("READWISE_SYNC_CRASH_KILLS", "35"))
 BOOKS = 300
 
 

@@ -4,7 +4,7 @@ For every input: the note lies inside the vault under a name legal on Windows, m
 Linux; its frontmatter parses back to exactly the document's values; text the user adds
 survives a later merge; a highlight's text can't forge the structure the merge relies on
 (each live highlight appears exactly once after the merge); and a further sync changes
-nothing. READWISE_SYNC_HYPOTHESIS_EXAMPLES sets the number of examples: 200 by default,
+nothing. READWISE_SYNC_HYPOTHESIS_EXAMPLES sets the number of examples: 120 by default,
 sized for the default run; a long run takes 2000 or more.
 """
 
@@ -31,7 +31,7 @@ from .conftest import TOKEN
 
 pytestmark = pytest.mark.slow  # -m 'not slow' leaves it out
 
-EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "120"))
 NASTY = [
     "---",
     "## Highlights",

@@ -37,7 +37,7 @@ HEADER = "## Highlights"
 # The same examples every run, so CI is repeatable; READWISE_SYNC_HYPOTHESIS_EXAMPLES
 # explores fresh random ones (as the other property suites do).
 PROPERTY = settings(
-    max_examples=int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "500")),
+    max_examples=int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "300")),
     deadline=None,
     derandomize="READWISE_SYNC_HYPOTHESIS_EXAMPLES" not in os.environ,
     suppress_health_check=[HealthCheck.too_slow],
@@ -916,7 +916,7 @@ def ambiguous(last: Layout, new: Layout) -> bool:
     return len({block for _, block in pairs}) < len(pairs)
 
 
-@pytest.mark.slow  # 500 examples: 20 to 30 s each
+@pytest.mark.slow  # 300 examples: 10 to 20 s each
 @PROPERTY
 @given(st.data(), book_changes(), st.sampled_from(["remove", "keep"]))
 def test_user_text_survives_any_upstream_change(
@@ -943,7 +943,7 @@ def test_user_text_survives_any_upstream_change(
     assert (again.added, again.updated, again.removed, again.frontmatter_changed) == (0, 0, 0, [])
 
 
-@pytest.mark.slow  # 500 examples: 20 to 30 s each
+@pytest.mark.slow  # 300 examples: 10 to 20 s each
 @PROPERTY
 @given(book_changes())
 def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
@@ -962,7 +962,7 @@ def test_an_untouched_note_merges_into_exactly_the_fresh_rendering(
     assert again.text == result.text and again.layout == result.layout
 
 
-@pytest.mark.slow  # 500 examples: 20 to 30 s each
+@pytest.mark.slow  # 300 examples: 10 to 20 s each
 @PROPERTY
 @given(book_changes())
 def test_adopting_a_note_already_in_step_changes_nothing(books: tuple[Document, Document]) -> None:

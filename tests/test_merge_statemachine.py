@@ -33,7 +33,7 @@ exactly as the user left it.
 Every highlight's text starts with a unique marker ``⟦h<id>⟧`` so its occurrences can be
 counted; every user line carries a unique ``USER-<n>``.
 
-Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 200) and
+Scale with ``READWISE_SYNC_HYPOTHESIS_EXAMPLES`` (default 150) and
 ``READWISE_SYNC_HYPOTHESIS_STEPS`` (default 15); ``READWISE_SYNC_HYPOTHESIS_SHRINK=1``
 shrinks a failure (slow: minutes).
 """
@@ -72,7 +72,7 @@ from readwise_sync.store.state import NoteRecord, State
 from .conftest import TOKEN, note_files
 from .factories import document
 
-EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "200"))
+EXAMPLES = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_EXAMPLES", "150"))
 STEPS = int(os.environ.get("READWISE_SYNC_HYPOTHESIS_STEPS", "15"))
 SHRINK = os.environ.get("READWISE_SYNC_HYPOTHESIS_SHRINK", "") not in ("", "0")
 
@@ -727,7 +727,7 @@ SyncMachine.TestCase.settings = hypothesis.settings(
     ],
 )
 TestSyncMachine = SyncMachine.TestCase
-TestSyncMachine.pytestmark = [pytest.mark.slow]  # 200 examples of real syncing
+TestSyncMachine.pytestmark = [pytest.mark.slow]  # 150 examples of real syncing
 
 
 # -- what the machine found, as plain tests ------------------------------------------------------
