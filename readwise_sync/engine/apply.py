@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 
 from readwise_sync.engine.decisions import Leave, Outcome, Skip, Write
 from readwise_sync.engine.progress import IN_REPORT, Progress
-from readwise_sync.engine.report import Ledger, highlights_changed
+from readwise_sync.engine.report import Ledger
 from readwise_sync.errors import OutsideVault, ReadOnlyNote
 from readwise_sync.notes import naming
+from readwise_sync.readwise.convert import highlights_changed
 from readwise_sync.store.durable import text_hash
 from readwise_sync.store.packing import unpack_json
 from readwise_sync.store.state import State

@@ -13,10 +13,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from readwise_sync.domain import Highlight
 from readwise_sync.engine.decisions import LEFT_FOR_NEXT_RUN, Change, Decision, Leave, Skip
 from readwise_sync.engine.progress import IN_REPORT
-from readwise_sync.readwise.convert import from_record
 
 log = logging.getLogger(__name__)
 
@@ -89,27 +87,6 @@ class SyncReport:
             value = data[key]
             data[key] = value.isoformat() if value else None
         return data
-
-
-def highlights_changed(before: bytes | None, after: bytes) -> int:
-    """The highlights added, changed or removed between two records of a document (as
-    the state keeps them): live ones only, a change to ``updated_at`` alone is none."""
-
-    if before == after:  # a rerender's, say: nothing to read to know that
-        return 0
-
-    def live(record: bytes | None) -> dict[str, Highlight]:
-        if record is None:
-            return {}
-        return {
-            h.id: h._replace(updated_at=None)
-            for h in from_record(record).highlights
-            if not h.is_deleted
-        }
-
-    old, new = live(before), live(after)
-    changed = sum(1 for key, value in new.items() if old.get(key) != value)
-    return changed + len(old.keys() - new.keys())
 
 
 @dataclass
