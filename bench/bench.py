@@ -7,6 +7,8 @@ interpreter start-up, CPU time and peak memory are measured the same way:
 - ``naive``: bench/naive.py (urllib, string formatting, one file per book);
 - ``full``: the first ``readwise-sync sync`` into an empty vault;
 - ``no-op``: ``readwise-sync sync`` again with nothing changed;
+- ``full, nothing changed``: ``readwise-sync sync --full`` then: every document fetched,
+  rendered and found unchanged, none written;
 - ``incremental``: ``readwise-sync sync`` after some books changed in Readwise;
 - ``rerender``: ``readwise-sync rerender`` after a template change (every note);
 - ``adopting``: a first sync into the floor's output, as when moving from another
@@ -265,6 +267,8 @@ def bench_size(books: int, highlights: int, args: argparse.Namespace) -> list[Ru
             fulls.append(measure("full first sync", [*ours, "sync", *where], env, fake, vault))
         base, full = show(_median(naives)), show(_median(fulls))
         show(measure("no-op sync", [*ours, "sync", *where], env, fake, vault))
+        full_again = [*ours, "sync", "--full", *where]
+        show(measure("full sync, nothing changed", full_again, env, fake, vault))
         for count in sorted({20, max(1, books // 100)}):
             change_books(fake, library, count, seed=count)
             time.sleep(0.01)

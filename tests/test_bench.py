@@ -33,6 +33,7 @@ def test_benchmark_runs_and_prints_every_row(tmp_path: Path) -> None:
         "naive exporter (floor)",
         "full first sync",
         "no-op sync",
+        "full sync, nothing changed",
         "incremental (1% changed)",
         "incremental (20 books changed)",
         "rerender (template changed)",
@@ -42,6 +43,7 @@ def test_benchmark_runs_and_prints_every_row(tmp_path: Path) -> None:
     # notes written: every book on the first sync and the rerender, none on the no-op
     assert rows["full first sync"].split("|")[6].strip() == "40"
     assert rows["no-op sync"].split("|")[6].strip() == "0"
+    assert rows["full sync, nothing changed"].split("|")[6].strip() == "0"
     assert rows["rerender (template changed)"].split("|")[6].strip() == "40"
     # every one of the floor's notes is adopted and merged into; none is made twice
     assert rows["first sync adopting another tool's notes"].split("|")[6].strip() == "40"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -31,7 +32,7 @@ def shared_books() -> list[Book]:
 def assert_carried(book: Book, document: Document) -> None:
     assert document.id == str(book.user_book_id)
     for field in dataclasses.fields(Document):
-        if field.init and field.name not in {"id", "tags", "highlights", "record"}:
+        if field.init and field.name not in {"id", "tags", "highlights", "source_record"}:
             assert getattr(document, field.name) == getattr(book, field.name), field.name
     assert document.tags == tuple(t.name for t in book.book_tags)
     assert document.display_title == book.display_title
@@ -127,3 +128,22 @@ def test_a_record_with_other_fields_counts_no_change_of_its_own() -> None:
     assert highlights_changed(earlier, record) == 0
     data["highlights"][0]["text"] = "rewritten"
     assert highlights_changed(json.dumps(data).encode(), record) == 1
+
+
+def test_a_documents_record_is_made_only_when_asked_for() -> None:
+    """Most documents a ``--full`` sync reads are unchanged and never written: none of
+    them should pay for making its record."""
+    book = demo_books()[0]
+    made: list[Book] = []
+    real = Book.model_dump_json
+
+    def counted(self: Book, **kwargs: Any) -> str:
+        made.append(self)
+        return real(self, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Book, "model_dump_json", counted)
+        document = to_document(book)
+        assert made == []
+        assert from_record(document.record) == document and made == [book]
+    assert to_document(book, b"{}").record == b"{}"  # a record given is kept as it is

@@ -132,6 +132,7 @@ def test_the_index_keeps_the_last_owner_of_a_piece_and_tells_pieces_of_one_first
     assert index.owners_in("- a\n") == {"y"}
     assert index.owners_in("- a\n    - t\n- a\n  - u") == {"z", "w"}
     assert index.owners_in("- a b\n") == set()
+    assert len(index) == 3 and len(PieceIndex()) == 0  # "- a" kept once, for its last owner
 
 
 @settings(max_examples=300, deadline=None)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,9 +38,8 @@ from readwise_sync.engine.report import SyncReport
 from readwise_sync.engine.sync import Run
 from readwise_sync.errors import Interrupted, ReadwiseSyncError
 from readwise_sync.readwise.convert import from_record
-from readwise_sync.readwise.source import Batch, Source
+from readwise_sync.readwise.source import Source
 from readwise_sync.store.lock import VaultLock
-from readwise_sync.store.packing import pack_once
 from readwise_sync.store.spool import Spool, read_ahead
 from readwise_sync.store.state import State
 from readwise_sync.store.vault import Vault
@@ -146,7 +145,7 @@ def _fetch_and_write(
             # meanwhile) and stage its text, but put none in place before the last page
             # is in: a fetch that fails half-way then leaves every note as it was. The
             # decisions wait on disk, not in memory.
-            for batch in read_ahead(_packed(source.changes(cursor, retry)), stop=run.stop):
+            for batch in read_ahead(source.changes(cursor, retry), stop=run.stop):
                 run.check_stop()
                 sent = sum(len(book.highlights) for book in batch.documents)
                 run.progress.page(PageIn(len(batch.documents), sent, batch.count))
@@ -170,16 +169,6 @@ def _fetch_and_write(
             log.debug("wrote the notes in %.2f s", time.perf_counter() - decided)
     finally:
         run.abandon()
-
-
-def _packed(batches: Iterator[Batch]) -> Iterator[Batch]:
-    """Each page with its documents' records packed as the state keeps them, as soon as
-    it is in (in the read-ahead thread, beside the download): the pages' records kept
-    as JSON text until each note was decided were a tenth of a first sync's peak memory
-    (89 to 91 MB against 86 at 2,000 x 20, measured twice each; 81 for 0.1.0)."""
-    for batch in batches:
-        documents = [replace(book, record=pack_once(book.record)) for book in batch.documents]
-        yield replace(batch, documents=documents)
 
 
 def _plan_split_books(run: Run, spool: Spool[Write], source: Source) -> None:

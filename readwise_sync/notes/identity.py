@@ -68,6 +68,8 @@ class Authorship:
         """The books whose blocks are top-level bullets of this note exactly as the tool
         last wrote them, continuation lines and all: a paragraph the user indented under
         a pasted block makes it theirs, no evidence of that block's book."""
+        if not self.blocks:
+            return set()  # nothing written yet (a first sync): no note to take apart
         _, body = split_frontmatter(text.replace("\r\n", "\n"))
         owners = (self.blocks.owner_of(block) for block in bullet_blocks_of(body))
         return {owner for owner in owners if owner is not None}

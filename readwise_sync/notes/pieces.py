@@ -89,11 +89,18 @@ def stands(body: str, piece: str, taken: Sequence[Span] = (), start: int = 0) ->
     index = body.find(piece, start)
     while index != -1:
         end = index + len(piece)
-        overlaps = any(index < t_end and t_start < end for t_start, t_end in taken)
-        if not overlaps and _stands_at(body, piece, index):
+        if not _overlaps(index, end, taken) and _stands_at(body, piece, index):
             return index, end
         index = body.find(piece, index + 1)
     return None
+
+
+def _overlaps(start: int, end: int, taken: Sequence[Span]) -> bool:
+    # A loop, not any() over a generator: a merge asks this of every block it finds.
+    for t_start, t_end in taken:  # noqa: SIM110 (see above)
+        if start < t_end and t_start < end:
+            return True
+    return False
 
 
 def holds(text: str, piece: str) -> bool:
@@ -227,6 +234,9 @@ class PieceIndex(Generic[K]):
     def __init__(self) -> None:
         self._one: dict[bytes, tuple[int, bytes, K]] = {}
         self._more: dict[bytes, dict[tuple[int, bytes], K]] = {}
+
+    def __len__(self) -> int:
+        return len(self._one) + sum(len(shared) for shared in self._more.values())
 
     def add(self, piece: str, owner: K) -> None:
         """Index ``piece`` for ``owner`` (a piece added twice keeps the last owner)."""

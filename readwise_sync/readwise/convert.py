@@ -12,7 +12,7 @@ Each document carries the book's JSON as its ``record``: the state keeps it, and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from readwise_sync import domain
@@ -64,8 +64,12 @@ def to_document(book: Book, record: bytes | None = None) -> domain.Document:
         tags=tuple(tag.name for tag in book.book_tags),
         is_deleted=book.is_deleted,
         highlights=tuple(to_highlight(h) for h in book.highlights),
-        record=book.model_dump_json().encode() if record is None else record,
+        source_record=record if record is not None else _record_of(book),
     )
+
+
+def _record_of(book: Book) -> Callable[[], bytes]:
+    return lambda: book.model_dump_json().encode()
 
 
 def from_record(record: bytes) -> domain.Document:
