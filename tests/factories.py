@@ -91,7 +91,8 @@ CRONS: list[tuple[str, Callable[[datetime], bool]]] = [
 
 def cron_times(matches: Callable[[datetime], bool], after: datetime, count: int) -> list[datetime]:
     """The first ``count`` minutes after ``after`` that ``matches``, found one by one."""
-    found, moment = [], after + timedelta(minutes=1)
+    found: list[datetime] = []
+    moment = after + timedelta(minutes=1)
     while len(found) < count:
         if matches(moment):
             found.append(moment)

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from readwise_sync.readwise.fakeapi import FakeReadwise
 from readwise_sync.readwise.fakelibrary import Library, parse_ts
 
+from .conftest import REFDATA, need_shared
+
 DEMO_IDS = [60233871, 51877310, 45210733, 38100452]  # descending user_book_id
-REFDATA = Path(__file__).resolve().parents[2] / "shared" / "refdata"
 
 
 @pytest.fixture
@@ -321,8 +322,7 @@ def test_from_file_accepts_books_list_and_export_page(tmp_path: Path) -> None:
     sorted(p.name for p in REFDATA.glob("v2_export*")) if REFDATA.is_dir() else ["<missing>"],
 )
 def test_serves_real_export_data(name: str) -> None:
-    if not REFDATA.is_dir():
-        pytest.skip("/work/shared reference data not available")
+    need_shared(REFDATA)
     original = json.loads((REFDATA / name).read_text(encoding="utf-8"))
     books = original if isinstance(original, list) else original["results"]
     with (
