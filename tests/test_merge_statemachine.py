@@ -520,13 +520,26 @@ class SyncMachine(RuleBasedStateMachine):
     def knows_by_its_path(self, book: BookModel, path: str) -> bool:
         """Whether a given-up note moved back onto the name its book's record still has
         is that book's to the tool again: at a name the book holds, a note with nothing
-        against it is; at a name it let go of, the title property must be its alone."""
+        against it is; at a name it let go of, either the note is the very file the tool
+        last wrote for the book and still holds a title property or metadata section the
+        tool wrote (any book's: editions share them), or its title property is its
+        book's alone."""
         with State.open(self.db) as state:
             record = state.load_paths().get(str(book.bid))
+            written = state.load_notes([str(book.bid)]).get(str(book.bid))
+            layouts = [state.load_layout(str(bid)) or {} for bid in self.books]
         if record is None or record[0] != path:
             return False
         if record[1]:
             return True
+        found = (self.vault / path).stat()
+        if written is not None and written.file is not None:
+            same_file = (found.st_dev, found.st_ino) == (written.file.device, written.file.inode)
+            text = (self.vault / path).read_text(encoding="utf-8")
+            pieces = [layout.get("sections", {}).get("preamble", "") for layout in layouts]
+            pieces += [layout.get("frontmatter", {}).get("title", "") for layout in layouts]
+            if same_file and any(piece and piece in text for piece in pieces):
+                return True
         title = (book.seen or {}).get("title")
         others = [b for b in self.books.values() if b.bid != book.bid and b.seen is not None]
         return all(other.seen.get("title") != title for other in others)  # type: ignore[union-attr]
@@ -1060,6 +1073,28 @@ _FOUND_CASES = {
         ("delete_highlight", {"pick": 83420}),
         ("delete_block", {"pick": 65535, "which": 10686}),
         ("move_note", {"how": "freed", "pick": 403, "which": 253}),
+    ],
+    # An edition's note (its twin has the same title and no note) is renamed, emptied of
+    # its one block, and given up as missing; the user moves it back onto the name its book
+    # let go of and adds a frontmatter key. The tool takes it up again (the very file it
+    # wrote for the book, still holding the book's title property: the file identity rule)
+    # and updates it; the machine still judged a released name by the title alone and
+    # called the update a change to a given-up note. The machine knows the rule now.
+    "a given-up note moved back onto its released name, the same file, is taken up": [
+        ("library", {"kindle": [False, True], "words": "**bold** gamma", "counts": [0, 0]}),
+        ("sync_twice", {}),
+        ("add_book", {"count": 1, "kindle": False, "twin": 2041, "words": "delta río"}),
+        ("sync", {}),
+        ("move_note", {"how": "rename", "pick": 134, "which": 2828}),
+        ("delete_block", {"pick": 8100, "which": 351679}),
+        ("discard_highlight", {"pick": 376613}),
+        ("type_text", {"pick": 309, "where": 49, "words": "gamma"}),
+        ("sync", {}),
+        ("add_book", {"count": 1, "kindle": False, "twin": None, "words": "naïve"}),
+        ("move_note", {"how": "freed", "pick": 751453, "which": 2328}),
+        ("edit_highlight", {"location": 20, "pick": 9, "what": "text", "words": "x"}),
+        ("add_frontmatter_key", {"pick": 242}),
+        ("sync", {}),
     ],
 }  # fmt: skip
 
